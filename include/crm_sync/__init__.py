@@ -1,0 +1,1 @@
+"""crm-sync: Salesforce <-> HubSpot sync as code a data team owns."""

@@ -1,0 +1,56 @@
+"""The staged state the rules read, as one bundle of DataFrames.
+
+Staging keeps the latest extracted state of every record ever read (raw tables are upserted by
+source key), so the rules compute the *desired* state from all of it and the plan is the diff
+against each target's staged state. That makes planning idempotent by construction (SYNC-4):
+the same staging gives the same plan, however often it runs.
+
+Column names are exactly the catalog field names (:mod:`crm_sync.catalog`) plus ``_deleted``
+(SF ``IsDeleted`` / HS archived) and ``_run_id`` (the run that last changed the row).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame()
+
+
+@dataclass
+class RuleInputs:
+    """Everything the rules need, loaded from staging by the rule tasks.
+
+    ``links``: columns ``object`` (SF object name: Account, Contact, Lead, Opportunity),
+    ``sf_id``, ``hs_id``, ``linked_at`` — the staging link table (pairs known to be the same
+    record; RULES.md "Linked").
+    ``snapshot``: columns ``object``, ``sf_id``, ``hs_id``, ``sf_field``, ``hs_field``, ``value``
+    (JSON text of the last synced value), ``synced_at`` — the last-synced values SYNC-3 merges
+    against.
+    ``imported``: columns ``object`` (SF object name), ``sf_id`` — pre-existing SF records
+    imported by a backfill (ACC-2, DEAL-9).
+    """
+
+    now: datetime
+    sf_user: pd.DataFrame = field(default_factory=_empty)
+    sf_record_type: pd.DataFrame = field(default_factory=_empty)
+    sf_opportunity_stage: pd.DataFrame = field(default_factory=_empty)
+    sf_account: pd.DataFrame = field(default_factory=_empty)
+    sf_contact: pd.DataFrame = field(default_factory=_empty)
+    sf_lead: pd.DataFrame = field(default_factory=_empty)
+    sf_opportunity: pd.DataFrame = field(default_factory=_empty)
+    sf_opportunity_contact_role: pd.DataFrame = field(default_factory=_empty)
+    hs_owner: pd.DataFrame = field(default_factory=_empty)
+    hs_pipeline: pd.DataFrame = field(default_factory=_empty)
+    hs_pipeline_stage: pd.DataFrame = field(default_factory=_empty)
+    hs_company: pd.DataFrame = field(default_factory=_empty)
+    hs_contact: pd.DataFrame = field(default_factory=_empty)
+    hs_deal: pd.DataFrame = field(default_factory=_empty)
+    hs_association: pd.DataFrame = field(default_factory=_empty)
+    links: pd.DataFrame = field(default_factory=_empty)
+    snapshot: pd.DataFrame = field(default_factory=_empty)
+    imported: pd.DataFrame = field(default_factory=_empty)

@@ -42,14 +42,26 @@ def test_airflow_services_share_env_and_mount_the_project(compose: dict[str, Any
         assert "crm_staging" in env["AIRFLOW_CONN_CRM_STAGING"], name
         assert env["CRM_SYNC_CONFIG"].startswith("/opt/airflow/config/"), name
         mounts = {m.split(":")[1]: m.split(":")[0] for m in service["volumes"]}
-        for target in ("/opt/airflow/dags", "/opt/airflow/plugins", "/opt/airflow/include", "/opt/airflow/config"):
+        for target in (
+            "/opt/airflow/dags",
+            "/opt/airflow/plugins",
+            "/opt/airflow/include",
+            "/opt/airflow/config",
+        ):
             assert target in mounts, (name, target)
             source = mounts[target]
             assert (ROOT / source).is_dir(), f"{name} mounts {source}, which does not exist"
 
 
 def test_long_running_services_have_healthchecks(compose: dict[str, Any]) -> None:
-    for name in ("postgres", "redis", "airflow-apiserver", "airflow-scheduler", "airflow-worker", "airflow-triggerer"):
+    for name in (
+        "postgres",
+        "redis",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-worker",
+        "airflow-triggerer",
+    ):
         assert compose["services"][name]["healthcheck"]["test"], name
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
 from crm_sync.plan import PLAN_COLUMNS, PlanRow, concat_plans, empty_plan, plan_frame, summarize
 
 
 def test_plan_frame_has_the_contract_columns_in_order() -> None:
     frame = plan_frame(
-        [PlanRow("hubspot", "companies", "create", source_id="001A", fields={"name": "Acme"}, rules=["ACC-1"])],
+        [
+            PlanRow(
+                "hubspot", "companies", "create", source_id="001A", fields={"name": "Acme"}, rules=["ACC-1"]
+            )
+        ],
         run_id="r1",
     )
     assert tuple(frame.columns) == PLAN_COLUMNS

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from crm_sync.settings import ConfigError, default_config_path, load_config, parse_config
 
 
@@ -46,7 +45,10 @@ def test_crm_sync_config_env_var_selects_the_file(tmp_path: Path, monkeypatch: p
             lambda c: c["contacts"]["inclusion_list"].append({"property": "x", "operator": "like"}),
             "contacts.inclusion_list[2].operator",
         ),
-        (lambda c: c["field_mappings"]["accounts"][0].update(rule="sometimes"), "field_mappings.accounts[0].rule"),
+        (
+            lambda c: c["field_mappings"]["accounts"][0].update(rule="sometimes"),
+            "field_mappings.accounts[0].rule",
+        ),
         (lambda c: c["companies"].update(sync="yes"), "companies.sync"),
         (lambda c: c.update(deal_sync=True), "deal_sync"),
         (lambda c: c["extract"].update(chunk_size=0), "extract.chunk_size"),

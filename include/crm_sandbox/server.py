@@ -98,9 +98,23 @@ class _ThreadedServer:
         sockets = self.server.servers[0].sockets
         return int(sockets[0].getsockname()[1])
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
+        """Ask the server to stop accepting and finish in-flight requests (returns at once)."""
         self.server.should_exit = True
-        self.thread.join(timeout=10)
+
+    def stop(self, grace: float = 1.0) -> None:
+        """Stop and wait for the thread; after ``grace`` seconds, stop waiting for connections.
+
+        An idle keep-alive TLS connection only closes once its client answers close_notify, which
+        a client busy elsewhere (a test, a DAG task) never does, so uvicorn's graceful shutdown
+        would wait for it until the join times out. ``force_exit`` ends that wait; requests still
+        running after ``grace`` are cut off, which is acceptable for a sandbox.
+        """
+        self.request_stop()
+        self.thread.join(timeout=grace)
+        if self.thread.is_alive():
+            self.server.force_exit = True
+            self.thread.join(timeout=10)
 
 
 def build_apps(scenario: Mapping[str, Any] | None, **options: Any) -> tuple[Any, Any]:
@@ -146,5 +160,7 @@ def running_sandbox(
         started.append(hs_server)
         yield SandboxEndpoints(salesforce_port=sf_port, hubspot_port=hs_port, ca_bundle=tls.ca_bundle)
     finally:
+        for server in started:
+            server.request_stop()  # both shut down concurrently
         for server in reversed(started):
             server.stop()

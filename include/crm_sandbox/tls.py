@@ -41,6 +41,15 @@ def tls_dir_for_port(salesforce_port: int) -> Path:
     return sandbox_home() / f"salesforce-{salesforce_port}"
 
 
+#: File name of the CA bundle inside a sandbox's TLS folder.
+CA_BUNDLE_NAME = "ca-bundle.pem"
+
+
+def ca_bundle_for_port(salesforce_port: int) -> Path:
+    """The CA bundle a sandbox serving Salesforce on ``salesforce_port`` writes (or will write)."""
+    return tls_dir_for_port(salesforce_port) / CA_BUNDLE_NAME
+
+
 def make_tls_files(directory: Path) -> TlsFiles:
     """Create a CA and a server certificate for 127.0.0.1/localhost under ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -48,7 +57,7 @@ def make_tls_files(directory: Path) -> TlsFiles:
     server = ca.issue_cert("127.0.0.1", "localhost", "::1")
     cert_file = directory / "server.pem"
     key_file = directory / "server.key"
-    ca_bundle = directory / "ca-bundle.pem"
+    ca_bundle = directory / CA_BUNDLE_NAME
     server.cert_chain_pems[0].write_to_path(str(cert_file))
     for extra in server.cert_chain_pems[1:]:
         with cert_file.open("ab") as fh:

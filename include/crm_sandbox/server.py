@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -145,10 +147,10 @@ def running_sandbox(
     sf_app, hs_app = build_apps(scenario, **dict(options or {}))
     if tls_dir is None:
         tls_dir = tls_dir_for_port(salesforce_port) if salesforce_port else None
+    scratch: Path | None = None
     if tls_dir is None:
-        import tempfile
-
-        tls_dir = Path(tempfile.mkdtemp(prefix="crm-sandbox-tls-"))
+        # A throwaway CA for a throwaway server: removed again when the block ends.
+        scratch = tls_dir = Path(tempfile.mkdtemp(prefix="crm-sandbox-tls-"))
     tls = make_tls_files(tls_dir)
     sf_server = _ThreadedServer(sf_app, salesforce_port, tls)
     hs_server = _ThreadedServer(hs_app, hubspot_port, None)
@@ -164,3 +166,5 @@ def running_sandbox(
             server.request_stop()  # both shut down concurrently
         for server in reversed(started):
             server.stop()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)

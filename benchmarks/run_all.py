@@ -1,0 +1,54 @@
+"""Run every benchmark in turn (``make bench``; ``make bench-quick`` for small sizes).
+
+Each benchmark prints its own table and writes ``benchmarks/results/<name>.json``. Targets are
+checked there, never in tests. The full sizes are the issues' targets: sandbox at 1M
+opportunities, extraction at 100k and 1M records, account dedup at 1M accounts, the plan at
+1M opportunities / 500k contacts / 200k accounts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+
+FULL: list[tuple[str, list[str]]] = [
+    ("bench_sandbox", ["--sizes", "1000000"]),
+    ("bench_extract", ["--sizes", "100000,1000000"]),
+    ("bench_dedup", ["--sizes", "100000,300000,1000000"]),
+    ("bench_plan", ["--scale", "1.0"]),
+]
+QUICK: list[tuple[str, list[str]]] = [
+    ("bench_sandbox", ["--sizes", "20000", "--samples", "10", "--requests", "100", "--batches", "5"]),
+    ("bench_extract", ["--sizes", "10000"]),
+    ("bench_dedup", ["--sizes", "20000"]),
+    ("bench_plan", ["--scale", "0.02", "--repeat", "1"]),
+]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run of every benchmark")
+    parser.add_argument("--only", help="comma-separated benchmark names (e.g. bench_plan)")
+    args = parser.parse_args()
+    plan = QUICK if args.quick else FULL
+    if args.only:
+        wanted = set(args.only.split(","))
+        plan = [item for item in plan if item[0] in wanted]
+    failures = []
+    for name, extra in plan:
+        print(f"\n=== {name} {' '.join(extra)}", flush=True)
+        started = time.monotonic()
+        result = subprocess.run([sys.executable, "-m", f"benchmarks.{name}", *extra], check=False)
+        print(f"=== {name}: exit {result.returncode} in {time.monotonic() - started:.0f} s", flush=True)
+        if result.returncode != 0:
+            failures.append(name)
+    if failures:
+        print(f"failed: {', '.join(failures)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,131 @@
+"""crm_sync: incremental two-way Salesforce <-> HubSpot sync for one data interval.
+
+Wiring only. Every task imports its logic from ``crm_sync.tasks`` when it runs, so parsing this
+file touches no network, database, connection or heavy library. Tasks hand each other table
+names and counts through XCom, never data; staging lives behind the ``crm_staging`` connection.
+
+Params:
+    dry_run: stop after the plan. The plan stays in staging for review (``crm-sync plan``);
+        nothing is written to either CRM and the extraction watermarks do not advance.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import Param, dag, task, task_group
+from crm_sync.catalog import HUBSPOT_STREAMS, SALESFORCE_STREAMS
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "data-platform",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=1),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=10),
+}
+
+
+@dag(
+    dag_id="crm_sync",
+    description="Incremental two-way Salesforce <-> HubSpot sync (RULES.md SYNC-1..5 and every rule)",
+    schedule="@hourly",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["crm-sync", "salesforce", "hubspot"],
+    params={
+        "dry_run": Param(
+            False,
+            type="boolean",
+            description="Stop after the plan: review it with `crm-sync plan`; nothing is written.",
+        ),
+    },
+    doc_md=__doc__,
+)
+def crm_sync() -> None:
+    @task
+    def start_run(**context: Any) -> dict[str, Any]:
+        """Validate the sync config (a bad key fails here, naming it) and register the run."""
+        from crm_sync.tasks.runs import start_run as start
+
+        return start(context)
+
+    @task
+    def extract_salesforce_object(object_name: str, **context: Any) -> dict[str, Any]:
+        from crm_sync.tasks.extract import extract_salesforce
+
+        return extract_salesforce(
+            object_name, run_id=context["run_id"], data_interval_end=context.get("data_interval_end")
+        )
+
+    @task
+    def extract_hubspot_object(object_name: str, **context: Any) -> dict[str, Any]:
+        from crm_sync.tasks.extract import extract_hubspot
+
+        return extract_hubspot(
+            object_name, run_id=context["run_id"], data_interval_end=context.get("data_interval_end")
+        )
+
+    @task_group(group_id="extract_salesforce")
+    def extract_salesforce() -> None:
+        for stream in SALESFORCE_STREAMS:
+            extract_salesforce_object.override(task_id=stream.table.removeprefix("sf_"))(stream.name)
+
+    @task_group(group_id="extract_hubspot")
+    def extract_hubspot() -> None:
+        # Pipeline stages are read with their pipelines; companies, contacts and deals also
+        # stage their associations.
+        for stream in HUBSPOT_STREAMS:
+            if stream.name != "pipeline_stages":
+                extract_hubspot_object.override(task_id=stream.name)(stream.name)
+
+    def rule_task(name: str) -> Any:
+        @task(task_id=name)
+        def run_rule(**context: Any) -> dict[str, Any]:
+            from crm_sync.tasks import rules
+
+            return rules.run_stage(name, run_id=context["run_id"])
+
+        return run_rule()
+
+    @task.short_circuit(ignore_downstream_trigger_rules=False)
+    def dry_run_gate(**context: Any) -> bool:
+        """Let writes (and the watermark commit) happen only when this is not a dry run."""
+        return not context["params"]["dry_run"]
+
+    @task
+    def commit_watermarks(**context: Any) -> dict[str, Any]:
+        """SYNC-1: advance the extraction watermarks of this run, now that it has succeeded."""
+        from crm_sync.tasks.extract import commit_watermarks as commit
+
+        return commit(context["run_id"])
+
+    @task(trigger_rule="none_failed")
+    def finish_run(**context: Any) -> dict[str, Any]:
+        """Record the run's outcome and log its plan summary and counts."""
+        from crm_sync.tasks.runs import finish_run as finish
+
+        return finish(context)
+
+    started = start_run()
+    extracted = [extract_salesforce(), extract_hubspot()]
+    match_contacts = rule_task("match_contacts")
+    assign_owners = rule_task("assign_owners")
+    dedup_accounts = rule_task("dedup_accounts")
+    name_pipelines = rule_task("name_pipelines")
+    plan_deals = rule_task("plan_deals")
+    compute_rollups = rule_task("compute_rollups")
+    build_plan = rule_task("build_plan")
+
+    started >> extracted
+    extracted >> match_contacts >> assign_owners >> dedup_accounts >> name_pipelines >> plan_deals
+    plan_deals >> compute_rollups >> build_plan
+    finished = finish_run()
+    build_plan >> dry_run_gate() >> commit_watermarks() >> finished
+    build_plan >> finished
+
+
+crm_sync()

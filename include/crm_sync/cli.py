@@ -1,0 +1,141 @@
+"""``crm-sync``: the command line users read the sync plan with.
+
+``crm-sync plan`` reads staging through the same ``crm_staging`` resolution as the DAGs, so it
+shows exactly what a ``dry_run`` left for review (or what a real run is about to apply).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any, TextIO
+
+import pandas as pd
+
+from crm_sync.plan import PLAN_COLUMNS, summarize
+
+DEFAULT_DAG_ID = "crm_sync"
+
+
+class CliError(RuntimeError):
+    """A user-facing failure: printed without a traceback, exit status 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.handler(args, sys.stdout)
+    except CliError as exc:
+        print(f"crm-sync: {exc}", file=sys.stderr)
+        return 2
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crm-sync", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    plan = sub.add_parser("plan", help="show the sync plan of a run (default: the latest crm_sync run)")
+    plan.add_argument("--run-id", help="Airflow run id; default: the latest crm_sync run in staging")
+    plan.add_argument("--format", choices=("table", "jsonl"), default="table")
+    plan.add_argument("--dag-id", default=DEFAULT_DAG_ID, help="DAG whose latest run to show")
+    plan.add_argument("--conn-id", default="crm_staging", help="Airflow connection of the staging DB")
+    plan.set_defaults(handler=_cmd_plan)
+
+    check = sub.add_parser("check-config", help="validate a sync configuration file")
+    check.add_argument("path", nargs="?", help="YAML file; default: $CRM_SYNC_CONFIG or the shipped default")
+    check.set_defaults(handler=_cmd_check_config)
+    return parser
+
+
+def _cmd_check_config(args: argparse.Namespace, out: TextIO) -> int:
+    from crm_sync.settings import ConfigError, load_config
+
+    try:
+        config = load_config(args.path)
+    except ConfigError as exc:
+        raise CliError(str(exc)) from exc
+    out.write(f"{config.source}: valid\n")
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
+    from crm_sync import staging
+
+    engine = staging.staging_engine(args.conn_id)
+    run_id = args.run_id or staging.latest_run_id(engine, args.dag_id)
+    if run_id is None:
+        raise CliError(
+            f"no {args.dag_id} run found in staging ({engine.url.render_as_string(hide_password=True)}); "
+            "run `make demo` or trigger the DAG first"
+        )
+    plan = staging.read_plan(engine, run_id)
+    if args.format == "jsonl":
+        write_jsonl(plan, out)
+    else:
+        write_table(plan, run_id, out)
+    return 0
+
+
+def write_jsonl(plan: pd.DataFrame, out: TextIO) -> None:
+    """One JSON object per plan row, with exactly the contract's keys (DESIGN.md)."""
+    for record in plan[list(PLAN_COLUMNS)].to_dict("records"):
+        row = {key: _plain(record[key]) for key in PLAN_COLUMNS}
+        out.write(json.dumps(row, default=_json_default, sort_keys=False) + "\n")
+
+
+def write_table(plan: pd.DataFrame, run_id: str, out: TextIO) -> None:
+    """Counts per target, object, action and rule, plus totals per action."""
+    out.write(f"plan of run {run_id}: {len(plan)} rows\n\n")
+    summary = summarize(plan)
+    if summary.empty:
+        out.write("(empty plan: nothing to do)\n")
+        return
+    out.write(_format_rows(["target", "object", "action", "rule", "count"], summary.values.tolist()))
+    totals = plan.groupby("action").size().reindex(plan["action"].unique()).sort_index()
+    out.write("\n" + _format_rows(["action", "rows"], [[a, int(n)] for a, n in totals.items()]))
+
+
+def _format_rows(headers: list[str], rows: list[list[Any]]) -> str:
+    cells = [headers] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    numeric = [all(isinstance(row[i], int) for row in rows) for i in range(len(headers))]
+
+    def line(row: list[str]) -> str:
+        parts = [c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric, strict=True)]
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])]) + "\n"
+
+
+def _plain(value: Any) -> Any:
+    """Turn pandas' missing markers into JSON null; keep dicts and lists as they are."""
+    if isinstance(value, dict | list):
+        return value
+    if value is None:
+        return None
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        return value
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"cannot serialise {type(value).__name__} in a plan row")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

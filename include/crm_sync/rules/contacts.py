@@ -1,0 +1,674 @@
+"""Contact rules CON-1..CON-3: which HubSpot contact is which Salesforce Contact or Lead.
+
+:func:`match_contacts` pairs the two sides and decides what is created where:
+
+1. Pairs already known stay as they are: the staging link table first, then a HubSpot contact
+   holding a live SF id (``salesforcecontactid`` / ``salesforceleadid``), then an SF record
+   holding a live HubSpot id (``HubSpot_Id__c``). Ids written by an earlier run (or by
+   HubSpot's own integration) win over email, so a changed email never re-pairs a contact, and
+   a create whose link was not yet recorded is not created twice (SYNC-4).
+2. CON-1: the rest match by email, case-insensitively; a Contact is preferred over a Lead, then
+   the most recently modified (``LastModifiedDate``, else ``SystemModstamp``), then the lowest
+   Id, so the choice is deterministic. Deleted and converted Leads never match.
+3. CON-2: an unmatched HubSpot contact creates the configured default object only if it
+   qualifies for the inclusion list (:func:`inclusion_list_failures`); otherwise a ``skip``.
+4. CON-3: an unmatched Salesforce Contact or Lead creates a HubSpot contact; when several share
+   an email, the preferred one (same order as CON-1) creates it and the others are ``skip``
+   rows, because HubSpot allows one contact per email.
+
+Records that cannot be matched at all (no valid email) are quarantined (SYNC-5). The resulting
+pairs (:data:`CONTACT_PAIR_COLUMNS`) feed ACC-3/4/5, DEAL-6 and the rollups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crm_sync.plan import concat_plans
+from crm_sync.rules._common import alive, create_field_columns, field_dicts, link_pairs, plan_rows
+from crm_sync.rules.inputs import RuleInputs
+from crm_sync.rules.merge import created_refs
+from crm_sync.rules.normalize import (
+    as_bool,
+    as_text,
+    as_timestamp,
+    column,
+    first_present,
+    normalize_emails,
+    salesforce_ids18,
+    values_of,
+)
+from crm_sync.rules.owners import (
+    ASSIGNMENT_RULE_FIELD,
+    OwnerMap,
+    new_record_owner_fields,
+    owner_at_first_link,
+    owner_for_new_sf_record,
+)
+from crm_sync.settings import InclusionCondition, SyncConfig
+
+#: Columns of :attr:`ContactsResult.pairs`.
+#:
+#: * ``hs_id``: HubSpot contact id; for a contact this plan creates (CON-3) the placeholder
+#:   ``created_ref("contacts", sf_id)`` = ``"@contacts:<sf_id>"`` (see
+#:   :func:`crm_sync.rules.merge.created_ref`), which the loader resolves.
+#: * ``sf_object``: ``Contact`` or ``Lead``.
+#: * ``sf_id``: SF record id; for a record this plan creates (CON-2) the placeholder
+#:   ``"@Lead:<hs_id>"`` / ``"@Contact:<hs_id>"``.
+#: * ``how``: ``linked`` (staging link table), ``hubspot_id`` (HS link property),
+#:   ``salesforce_id`` (SF ``HubSpot_Id__c``), ``email`` (CON-1), ``create_in_salesforce``
+#:   (CON-2), ``create_in_hubspot`` (CON-3).
+#: * ``sf_account_id``: the SF Contact's ``AccountId`` (NA for Leads, private Contacts and
+#:   records still to be created; a Contact created by CON-2 starts private).
+#: * ``email``: the normalized email the pair shares (NA if unknown).
+CONTACT_PAIR_COLUMNS: tuple[str, ...] = ("hs_id", "sf_object", "sf_id", "how", "sf_account_id", "email")
+
+_SF_LINK_PROPERTY = {"Contact": "salesforcecontactid", "Lead": "salesforceleadid"}
+_MAPPING_GROUP = {"Contact": "contacts", "Lead": "leads"}
+_OBJECT_RANK = {"Contact": 0, "Lead": 1}
+
+
+@dataclass(frozen=True)
+class ContactsResult:
+    """What :func:`match_contacts` decided.
+
+    ``plan``: plan rows (``PLAN_COLUMNS``): ``link`` (two per new pair: target ``hubspot``
+    object ``contacts`` writing the SF id property, and target ``salesforce`` object
+    ``Contact``/``Lead`` writing ``HubSpot_Id__c``; OWN-4 owner fields ride along), ``create``,
+    ``skip`` and ``quarantine``.
+    ``pairs``: every contact that syncs after this plan (:data:`CONTACT_PAIR_COLUMNS`).
+    ``qualifies``: bool Series indexed by HubSpot contact id (every live contact): whether it
+    qualifies for the inclusion list (used by ACC-4/ACC-5).
+    """
+
+    plan: pd.DataFrame
+    pairs: pd.DataFrame
+    qualifies: pd.Series
+
+
+# ------------------------------------------------------------------------------ inclusion list
+
+
+def _comparable(values: pd.Series) -> pd.Series:
+    """Property values as casefolded text for inclusion-list comparisons (NA = unknown)."""
+    return as_text(values).str.casefold()
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip().casefold()
+
+
+def _describe(condition: InclusionCondition) -> str:
+    prop, op, value = condition.property, condition.operator, condition.value
+    if op == "known":
+        return f"{prop} must be known"
+    if op == "not_known":
+        return f"{prop} must be unknown"
+    if op == "eq":
+        return f"{prop} must equal {value!r}"
+    if op == "neq":
+        return f"{prop} must not equal {value!r}"
+    return f"{prop} must be one of {', '.join(str(v) for v in value)}"
+
+
+def _condition_holds(frame: pd.DataFrame, condition: InclusionCondition) -> pd.Series:
+    values = _comparable(column(frame, condition.property))
+    op = condition.operator
+    if op == "known":
+        return values.notna()
+    if op == "not_known":
+        return values.isna()
+    if op == "in":
+        wanted = {_value_text(v) for v in condition.value}
+        return values.isin(wanted).astype(bool)
+    equal = (values == _value_text(condition.value)).fillna(False).astype(bool)
+    if isinstance(condition.value, int | float) and not isinstance(condition.value, bool):
+        numbers = pd.to_numeric(values, errors="coerce")
+        equal = equal | (numbers == float(condition.value)).fillna(False).astype(bool)
+    return equal if op == "eq" else ~equal
+
+
+def inclusion_list_failures(hs_contact: pd.DataFrame, conditions: Sequence[InclusionCondition]) -> pd.Series:
+    """CON-2 inclusion list: why each HubSpot contact does NOT qualify, or NA when it does.
+
+    ``hs_contact``: staged HubSpot contacts (any columns; a property the frame lacks is unknown
+    for everyone). ``conditions`` are ANDed. Values compare as casefolded, stripped text (so
+    ``Customer`` equals ``customer``; a boolean condition value equals ``"true"``/``"false"``),
+    numeric condition values also compare numerically. ``neq`` holds for unknown values;
+    ``known`` means present and not blank. An empty list admits everyone. The reason names the
+    first failing condition and the contact's value, e.g. ``lifecyclestage must be one of
+    salesqualifiedlead, customer (is lead)``. Returns a Series aligned with ``hs_contact``.
+    """
+    reasons = pd.Series(pd.NA, index=hs_contact.index, dtype=object)
+    for condition in conditions:
+        failing = ~_condition_holds(hs_contact, condition) & reasons.isna()
+        if not failing.any():
+            continue
+        actual = as_text(column(hs_contact, condition.property)).loc[failing].fillna("unknown")
+        reasons.loc[failing] = _describe(condition) + " (is " + actual + ")"
+    return reasons
+
+
+def inclusion_list_mask(hs_contact: pd.DataFrame, conditions: Sequence[InclusionCondition]) -> pd.Series:
+    """CON-2/ACC-4/ACC-5: bool Series, True where the contact qualifies for the inclusion list."""
+    return inclusion_list_failures(hs_contact, conditions).isna()
+
+
+# ------------------------------------------------------------------------------ staged frames
+
+
+def _hs_frame(hs_contact: pd.DataFrame) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "hs_id": as_text(column(hs_contact, "id")),
+            "email": normalize_emails(column(hs_contact, "email")),
+            "sf_contact_ref": salesforce_ids18(column(hs_contact, "salesforcecontactid")),
+            "sf_lead_ref": salesforce_ids18(column(hs_contact, "salesforceleadid")),
+            "owner": as_text(column(hs_contact, "hubspot_owner_id")),
+            "alive": alive(hs_contact),
+            "row": np.arange(len(hs_contact)),
+        },
+        index=hs_contact.index,
+    )
+    return frame[frame["hs_id"].notna()]
+
+
+def _sf_frame(records: pd.DataFrame, sf_object: str) -> pd.DataFrame:
+    modified = first_present(
+        as_timestamp(column(records, "LastModifiedDate")), as_timestamp(column(records, "SystemModstamp"))
+    )
+    converted = as_bool(column(records, "IsConverted")) if sf_object == "Lead" else False
+    frame = pd.DataFrame(
+        {
+            "sf_object": sf_object,
+            "sf_id": as_text(column(records, "Id")),
+            "email": normalize_emails(column(records, "Email")),
+            "sf_account_id": as_text(column(records, "AccountId")) if sf_object == "Contact" else None,
+            "owner": as_text(column(records, "OwnerId")),
+            "hs_ref": as_text(column(records, "HubSpot_Id__c")),
+            "modified": modified,
+            "converted": converted,
+            "alive": alive(records),
+            "row": np.arange(len(records)),
+        },
+        index=records.index,
+    )
+    frame["sf_account_id"] = frame["sf_account_id"].astype("str")
+    frame["converted"] = frame["converted"].astype(bool)
+    return frame[frame["sf_id"].notna()]
+
+
+def _prefer(candidates: pd.DataFrame, first: str) -> pd.DataFrame:
+    """CON-1 order: per ``first`` key, Contact before Lead, most recently modified, lowest Id."""
+    ranked = candidates.assign(_rank=candidates["sf_object"].map(_OBJECT_RANK))
+    ranked = ranked.sort_values(
+        [first, "_rank", "modified", "sf_id"],
+        ascending=[True, True, False, True],
+        na_position="last",
+        kind="stable",
+    )
+    return ranked.drop(columns="_rank")
+
+
+def _one_to_one(candidates: pd.DataFrame) -> pd.DataFrame:
+    """Keep the best SF record per HubSpot contact, then each SF record at most once."""
+    best = _prefer(candidates, "hs_id").drop_duplicates("hs_id")
+    return best.drop_duplicates(["sf_object", "sf_id"])
+
+
+# ------------------------------------------------------------------------------ the rule
+
+
+def match_contacts(inputs: RuleInputs, config: SyncConfig, owners: OwnerMap) -> ContactsResult:
+    """CON-1/CON-2/CON-3 (with OWN-1..OWN-4 for the owners of what they create or link).
+
+    Reads ``inputs.hs_contact``, ``inputs.sf_contact``, ``inputs.sf_lead`` and ``inputs.links``
+    (rows with ``object`` Contact/Lead); ``config.contacts_default_object``,
+    ``config.inclusion_list`` and the ``contacts``/``leads`` field mappings (for the fields of
+    created records); ``owners`` from :func:`~crm_sync.rules.owners.build_owner_map`.
+
+    Plan rows produced (all with ``rules`` naming the deciding ids):
+
+    * ``link`` pairs by id property, external id or email (CON-1), two rows per pair (see
+      :class:`ContactsResult`); HubSpot side fields ``salesforcecontactid``/``salesforceleadid``
+      (only if different) and ``hubspot_owner_id`` (OWN-4); SF side ``HubSpot_Id__c`` (only if
+      different), ``OwnerId`` (OWN-4, inactive SF owner replaced) and, for Leads,
+      ``_use_assignment_rule: False``.
+    * ``create`` on salesforce ``Lead``/``Contact`` (CON-2; fields from the mappings, ``Email``,
+      ``HubSpot_Id__c``, ``OwnerId`` / ``_use_assignment_rule`` per OWN-1..3) and on hubspot
+      ``contacts`` (CON-3; mapped fields, ``email``, the SF id property, ``hubspot_owner_id``
+      when the SF owner maps by email).
+    * ``skip``: CON-2 non-qualifying contacts; SF records whose email already belongs to a
+      synced HubSpot contact or to a preferred SF record (CON-1/CON-3); converted Leads; records
+      whose linked counterpart was deleted (not re-created); OWN-4 owners that do not map.
+    * ``quarantine``: qualifying HubSpot contacts and SF records without a valid email;
+      creates whose owner cannot be resolved (OWN-2, integration user missing).
+
+    Already-linked pairs produce no rows here (field updates are the SYNC-2/3 merge's job).
+    """
+    default_object = config.contacts_default_object
+    hs_all = _hs_frame(inputs.hs_contact)
+    failures = inclusion_list_failures(inputs.hs_contact, config.inclusion_list).to_numpy()[hs_all["row"]]
+    hs_all["failure"] = failures
+    hs_all["qualifies"] = hs_all["failure"].isna()
+    hs = hs_all[hs_all["alive"]].drop_duplicates("hs_id")
+    sf_all = pd.concat(
+        [_sf_frame(inputs.sf_contact, "Contact"), _sf_frame(inputs.sf_lead, "Lead")], ignore_index=True
+    )
+    sf = sf_all[sf_all["alive"]].drop_duplicates(["sf_object", "sf_id"]).reset_index(drop=True)
+    sf["key"] = sf["sf_object"] + ":" + sf["sf_id"]
+
+    plans: list[pd.DataFrame] = []
+    paired_hs: set[str] = set()
+    paired_sf: set[str] = set()
+    pair_parts: list[pd.DataFrame] = []
+
+    def claim(chosen: pd.DataFrame, how: str) -> None:
+        chosen = chosen[~chosen["hs_id"].isin(paired_hs) & ~chosen["key"].isin(paired_sf)]
+        chosen = _one_to_one(chosen)
+        paired_hs.update(values_of(chosen["hs_id"]))
+        paired_sf.update(values_of(chosen["key"]))
+        pair_parts.append(chosen.assign(how=how))
+
+    sf_cols = ["sf_object", "sf_id", "key", "email", "sf_account_id", "owner", "hs_ref", "modified"]
+
+    # 1. Staging link table: pairs stay, both sides alive.
+    links = link_pairs(inputs.links, ("Contact", "Lead"))
+    links = links.rename(columns={"object": "sf_object"})
+    links["key"] = links["sf_object"] + ":" + links["sf_id"]
+    live_links = links.merge(sf[sf_cols].drop(columns=["sf_object", "sf_id"]), on="key").merge(
+        hs[["hs_id"]], on="hs_id"
+    )
+    claim(live_links, "linked")
+    broken = links[~links["hs_id"].isin(paired_hs) & ~links["key"].isin(paired_sf)]
+    broken_hs = set(values_of(broken.loc[~broken["key"].isin(sf["key"]), "hs_id"])) & set(
+        values_of(hs["hs_id"])
+    )
+    broken_sf = set(values_of(broken.loc[~broken["hs_id"].isin(hs["hs_id"]), "key"])) & set(
+        values_of(sf["key"])
+    )
+
+    # 2. HubSpot link properties, then 3. SF external ids.
+    by_property = pd.concat(
+        [
+            hs[["hs_id", "sf_contact_ref"]]
+            .rename(columns={"sf_contact_ref": "sf_id"})
+            .assign(sf_object="Contact"),
+            hs[["hs_id", "sf_lead_ref"]].rename(columns={"sf_lead_ref": "sf_id"}).assign(sf_object="Lead"),
+        ],
+        ignore_index=True,
+    ).dropna(subset=["sf_id"])
+    by_property["key"] = by_property["sf_object"] + ":" + by_property["sf_id"]
+    claim(by_property[["hs_id", "key"]].merge(sf[sf_cols], on="key"), "hubspot_id")
+    by_external = sf[sf["hs_ref"].notna()].rename(columns={"hs_ref": "hs_id"})
+    by_external = by_external[by_external["hs_id"].isin(hs["hs_id"])]
+    claim(by_external.assign(hs_ref=by_external["hs_id"])[["hs_id", *sf_cols]], "salesforce_id")
+
+    # 4. CON-1: email, among records not yet paired. Converted Leads never match.
+    open_hs = hs[~hs["hs_id"].isin(paired_hs) & ~hs["hs_id"].isin(broken_hs) & hs["email"].notna()]
+    matchable = sf[~sf["key"].isin(paired_sf) & ~sf["converted"] & sf["email"].notna()]
+    by_email = open_hs[["hs_id", "email"]].merge(matchable[sf_cols], on="email")
+    claim(by_email, "email")
+
+    pairs = pd.concat(pair_parts, ignore_index=True)
+    pairs = pairs.astype(
+        dict.fromkeys(("hs_id", "sf_object", "sf_id", "email", "sf_account_id", "owner"), "str")
+    )
+    hs_idx = hs.set_index("hs_id")
+    pairs["hs_owner"] = pairs["hs_id"].map(hs_idx["owner"])
+    new_links = pairs[pairs["how"] != "linked"]
+    plans.append(_link_rows(new_links, hs_idx, owners))
+
+    # SF records left over.
+    rest_sf = sf[~sf["key"].isin(paired_sf)]
+    rest_sf, broken_rows = _split(rest_sf, rest_sf["key"].isin(broken_sf))
+    plans.append(
+        plan_rows(
+            len(broken_rows),
+            target="hubspot",
+            object="contacts",
+            action="skip",
+            rules=["CON-3"],
+            source_id=broken_rows["sf_id"],
+            reason="CON-3: the HubSpot contact this "
+            + broken_rows["sf_object"]
+            + " was linked to is deleted; it is not re-created",
+        )
+    )
+    rest_sf, converted = _split(rest_sf, rest_sf["converted"])
+    plans.append(
+        plan_rows(
+            len(converted),
+            target="hubspot",
+            object="contacts",
+            action="skip",
+            rules=["CON-1"],
+            source_id=converted["sf_id"],
+            reason="CON-1: converted Lead; the Contact it was converted to syncs instead",
+        )
+    )
+    # HubSpot allows one contact per email: an SF record whose email a live HubSpot contact
+    # already has cannot create another one.
+    pair_by_hs = pairs.dropna(subset=["hs_id"]).drop_duplicates("hs_id").set_index("hs_id")
+    taken = pd.concat(
+        [
+            hs.loc[hs["email"].notna(), ["email", "hs_id"]],
+            pairs.loc[pairs["email"].notna(), ["email", "hs_id"]],
+        ],
+        ignore_index=True,
+    ).drop_duplicates("email")
+    taken["by_object"] = taken["hs_id"].map(pair_by_hs["sf_object"]).astype("str")
+    taken["by_id"] = taken["hs_id"].map(pair_by_hs["sf_id"]).astype("str")
+    rest_sf, shadowed = _split(rest_sf, rest_sf["email"].isin(taken["email"]))
+    shadowed = shadowed.merge(taken, on="email", how="left")
+    synced_with = (" and syncs with " + shadowed["by_object"] + " " + shadowed["by_id"]).fillna("")
+    plans.append(
+        plan_rows(
+            len(shadowed),
+            target="hubspot",
+            object="contacts",
+            action="skip",
+            rules=["CON-1"],
+            source_id=shadowed["sf_id"],
+            target_id=shadowed["hs_id"],
+            reason="CON-1: HubSpot contact "
+            + shadowed["hs_id"]
+            + " already has this email"
+            + synced_with
+            + " (a Contact is preferred over a Lead, then the most recently modified)",
+        )
+    )
+    rest_sf, no_email = _split(rest_sf, rest_sf["email"].isna())
+    plans.append(
+        plan_rows(
+            len(no_email),
+            target="hubspot",
+            object="contacts",
+            action="quarantine",
+            rules=["CON-3"],
+            source_id=no_email["sf_id"],
+            reason="CON-3: Salesforce "
+            + no_email["sf_object"]
+            + " has no valid email; HubSpot contacts are matched and created by email",
+        )
+    )
+    ordered = _prefer(rest_sf, "email")
+    creators = ordered.drop_duplicates("email")
+    duplicates = ordered[~ordered["key"].isin(creators["key"])]
+    duplicates = duplicates.merge(
+        creators[["email", "sf_object", "sf_id"]].rename(
+            columns={"sf_object": "by_object", "sf_id": "by_id"}
+        ),
+        on="email",
+    )
+    plans.append(
+        plan_rows(
+            len(duplicates),
+            target="hubspot",
+            object="contacts",
+            action="skip",
+            rules=["CON-3"],
+            source_id=duplicates["sf_id"],
+            reason="CON-3: "
+            + duplicates["by_object"]
+            + " "
+            + duplicates["by_id"]
+            + " has the same email and creates the HubSpot contact (a Contact is preferred over a Lead,"
+            " then the most recently modified)",
+        )
+    )
+    hs_creates = _hubspot_create_rows(creators, inputs, config, owners)
+    plans.append(hs_creates)
+
+    # HubSpot contacts left over: CON-2.
+    rest_hs = hs[~hs["hs_id"].isin(paired_hs)]
+    rest_hs, broken_hs_rows = _split(rest_hs, rest_hs["hs_id"].isin(broken_hs))
+    plans.append(
+        plan_rows(
+            len(broken_hs_rows),
+            target="salesforce",
+            object=default_object,
+            action="skip",
+            rules=["CON-2"],
+            source_id=broken_hs_rows["hs_id"],
+            reason="CON-2: the Salesforce record this contact was linked to is deleted; it is not re-created",
+        )
+    )
+    rest_hs, not_qualified = _split(rest_hs, ~rest_hs["qualifies"])
+    plans.append(
+        plan_rows(
+            len(not_qualified),
+            target="salesforce",
+            object=default_object,
+            action="skip",
+            rules=["CON-2"],
+            source_id=not_qualified["hs_id"],
+            reason="CON-2: does not qualify for the inclusion list: "
+            + not_qualified["failure"].astype("str"),
+        )
+    )
+    rest_hs, hs_no_email = _split(rest_hs, rest_hs["email"].isna())
+    plans.append(
+        plan_rows(
+            len(hs_no_email),
+            target="salesforce",
+            object=default_object,
+            action="quarantine",
+            rules=["CON-1", "CON-2"],
+            source_id=hs_no_email["hs_id"],
+            reason="CON-1: HubSpot contact qualifies for the inclusion list but has no valid email; "
+            "contacts are matched by email",
+        )
+    )
+    sf_creates, created_ok = _salesforce_create_rows(rest_hs, inputs, config, owners)
+    plans.append(sf_creates)
+
+    created_pairs = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "hs_id": created_ok["hs_id"],
+                    "sf_object": default_object,
+                    "sf_id": created_refs(default_object, created_ok["hs_id"]),
+                    "how": "create_in_salesforce",
+                    "sf_account_id": None,
+                    "email": created_ok["email"],
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "hs_id": created_refs("contacts", creators["sf_id"]),
+                    "sf_object": creators["sf_object"],
+                    "sf_id": creators["sf_id"],
+                    "how": "create_in_hubspot",
+                    "sf_account_id": creators["sf_account_id"],
+                    "email": creators["email"],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    all_pairs = pd.concat([pairs[list(CONTACT_PAIR_COLUMNS)], created_pairs], ignore_index=True)
+    all_pairs = all_pairs.astype(dict.fromkeys(CONTACT_PAIR_COLUMNS, "str")).reset_index(drop=True)
+    qualifies = pd.Series(hs["qualifies"].to_numpy(dtype=bool), index=pd.Index(hs["hs_id"], name="hs_id"))
+    return ContactsResult(plan=concat_plans(plans), pairs=all_pairs, qualifies=qualifies)
+
+
+def _split(frame: pd.DataFrame, mask: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows where ``mask`` is False, rows where it is True)."""
+    mask = mask.fillna(False).astype(bool)
+    return frame[~mask], frame[mask]
+
+
+def _link_rows(new_links: pd.DataFrame, hs_idx: pd.DataFrame, owners: OwnerMap) -> pd.DataFrame:
+    """Two ``link`` rows per newly found pair, with OWN-4 owner fields and skips."""
+    if new_links.empty:
+        return concat_plans([])
+    new_links = new_links.reset_index(drop=True)
+    decision = owner_at_first_link(new_links["owner"], new_links["hs_owner"], owners)
+    current_prop = pd.Series(
+        np.where(
+            new_links["sf_object"] == "Contact",
+            new_links["hs_id"].map(hs_idx["sf_contact_ref"]),
+            new_links["hs_id"].map(hs_idx["sf_lead_ref"]),
+        ),
+        index=new_links.index,
+    )
+    hs_fields = field_dicts(
+        len(new_links),
+        {
+            "salesforcecontactid": new_links["sf_id"].where(
+                (new_links["sf_object"] == "Contact") & (current_prop != new_links["sf_id"])
+            ),
+            "salesforceleadid": new_links["sf_id"].where(
+                (new_links["sf_object"] == "Lead") & (current_prop != new_links["sf_id"])
+            ),
+            "hubspot_owner_id": decision["hubspot_owner_id"],
+        },
+    )
+    own4 = (decision["hubspot_owner_id"].notna() | decision["OwnerId"].notna()).to_numpy()
+    rules = pd.Series([["CON-1", "OWN-4"] if o else ["CON-1"] for o in own4], index=new_links.index)
+    plans = [
+        plan_rows(
+            len(new_links),
+            target="hubspot",
+            object="contacts",
+            action="link",
+            rules=rules,
+            source_id=new_links["sf_id"],
+            target_id=new_links["hs_id"],
+            fields=hs_fields,
+        )
+    ]
+    sf_fields = field_dicts(
+        len(new_links),
+        {
+            "HubSpot_Id__c": new_links["hs_id"].where(new_links["hs_ref"] != new_links["hs_id"]),
+            "OwnerId": decision["OwnerId"],
+            ASSIGNMENT_RULE_FIELD: pd.Series(
+                [False if o == "Lead" else None for o in new_links["sf_object"]],
+                index=new_links.index,
+                dtype=object,
+            ),
+        },
+    )
+    for sf_object in ("Contact", "Lead"):
+        mask = (new_links["sf_object"] == sf_object).to_numpy()
+        plans.append(
+            plan_rows(
+                int(mask.sum()),
+                target="salesforce",
+                object=sf_object,
+                action="link",
+                rules=rules[mask],
+                source_id=new_links.loc[mask, "hs_id"],
+                target_id=new_links.loc[mask, "sf_id"],
+                fields=[f for f, m in zip(sf_fields, mask, strict=True) if m],
+            )
+        )
+    skipped = decision["skip_reason"].notna()
+    plans.append(
+        plan_rows(
+            int(skipped.sum()),
+            target="hubspot",
+            object="contacts",
+            action="skip",
+            rules=["OWN-4"],
+            source_id=new_links.loc[skipped, "sf_id"],
+            target_id=new_links.loc[skipped, "hs_id"],
+            reason=decision.loc[skipped, "skip_reason"],
+        )
+    )
+    return concat_plans(plans)
+
+
+def _hubspot_create_rows(
+    creators: pd.DataFrame, inputs: RuleInputs, config: SyncConfig, owners: OwnerMap
+) -> pd.DataFrame:
+    """CON-3: HubSpot contacts created from SF Contacts and Leads (mapped fields + link + owner)."""
+    plans = []
+    for sf_object, source in (("Contact", inputs.sf_contact), ("Lead", inputs.sf_lead)):
+        chosen = creators[creators["sf_object"] == sf_object]
+        if chosen.empty:
+            continue
+        rows = source.iloc[chosen["row"].to_numpy()].reset_index(drop=True)
+        chosen = chosen.reset_index(drop=True)
+        columns = create_field_columns(
+            rows,
+            config.mappings(_MAPPING_GROUP[sf_object]),
+            "hubspot",
+            sf_object=sf_object,
+            hs_object="contacts",
+        )
+        columns.setdefault("email", as_text(column(rows, "Email")))
+        columns[_SF_LINK_PROPERTY[sf_object]] = chosen["sf_id"]
+        owner = owners.to_hubspot(chosen["owner"])
+        columns["hubspot_owner_id"] = owner
+        rules = pd.Series([["CON-3", "OWN-5"] if o else ["CON-3"] for o in owner.notna()], dtype=object)
+        plans.append(
+            plan_rows(
+                len(chosen),
+                target="hubspot",
+                object="contacts",
+                action="create",
+                rules=rules,
+                source_id=chosen["sf_id"],
+                fields=field_dicts(len(chosen), columns),
+            )
+        )
+    return concat_plans(plans)
+
+
+def _salesforce_create_rows(
+    qualified: pd.DataFrame, inputs: RuleInputs, config: SyncConfig, owners: OwnerMap
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """CON-2 creates of the default object with OWN-1..3 owners; returns (plan, created rows)."""
+    sf_object = config.contacts_default_object
+    if qualified.empty:
+        return concat_plans([]), qualified
+    qualified = qualified.reset_index(drop=True)
+    source = inputs.hs_contact.iloc[qualified["row"].to_numpy()].reset_index(drop=True)
+    decision = owner_for_new_sf_record(qualified["owner"], sf_object, owners)
+    bad = decision["quarantine_reason"].notna().to_numpy()
+    quarantined = plan_rows(
+        int(bad.sum()),
+        target="salesforce",
+        object=sf_object,
+        action="quarantine",
+        rules=pd.Series([["CON-2", r] for r in decision.loc[bad, "owner_rule"]], dtype=object),
+        source_id=qualified.loc[bad, "hs_id"],
+        reason=decision.loc[bad, "quarantine_reason"],
+    )
+    ok = ~bad
+    rows = source[ok].reset_index(drop=True)
+    chosen = qualified[ok].reset_index(drop=True)
+    decision = decision[ok].reset_index(drop=True)
+    columns = create_field_columns(
+        rows,
+        config.mappings(_MAPPING_GROUP[sf_object]),
+        "salesforce",
+        sf_object=sf_object,
+        hs_object="contacts",
+    )
+    columns.setdefault("Email", as_text(column(rows, "email")))
+    columns["HubSpot_Id__c"] = chosen["hs_id"]
+    columns.update(new_record_owner_fields(decision, sf_object))
+    created = plan_rows(
+        len(chosen),
+        target="salesforce",
+        object=sf_object,
+        action="create",
+        rules=pd.Series([["CON-2", r] for r in decision["owner_rule"]], dtype=object),
+        source_id=chosen["hs_id"],
+        fields=field_dicts(len(chosen), columns),
+    )
+    return concat_plans([quarantined, created]), chosen

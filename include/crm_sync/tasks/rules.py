@@ -1,0 +1,170 @@
+"""Rule tasks: staging -> one pure rule stage -> staging, for the ``crm_sync`` DAG.
+
+Each of the seven rule tasks (``match_contacts`` ... ``build_plan``) loads the staged state and
+the tables earlier stages wrote, runs its stage of :mod:`crm_sync.rules.pipeline` (pure, no
+I/O), and replaces its own output tables. A retried task therefore recomputes the same tables
+from the same inputs (SYNC-4), and every intermediate result stays queryable in staging for
+anyone asking why the plan says what it says. XCom gets table names and counts only.
+
+``build_plan`` also writes the plan (``plan`` table), puts the rows the rules could not decide
+into ``quarantine`` (stage ``rules``) and resolves earlier rule quarantines that now pass
+(SYNC-5), and logs the human-readable summary to the task log and ``sync_log``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from crm_sync import staging
+from crm_sync.catalog import ALL_STREAMS, ASSOCIATIONS_TABLE
+from crm_sync.plan import summarize
+from crm_sync.rules import pipeline
+from crm_sync.rules.inputs import RuleInputs
+from crm_sync.settings import load_config
+
+log = logging.getLogger(__name__)
+
+#: RuleInputs attribute -> staging table (raw tables carry the same name as the attribute).
+_CONTRACT_TABLES: dict[str, str] = {
+    "links": "sync_link",
+    "snapshot": "sync_snapshot",
+    "imported": "sync_import",
+}
+
+
+def run_stage(name: str, *, run_id: str, staging_conn_id: str = staging.DEFAULT_CONN_ID) -> dict[str, Any]:
+    """Run one rule stage for ``run_id`` and persist its tables; returns counts for XCom."""
+    if name not in pipeline.STAGES:
+        raise KeyError(f"unknown rule stage {name!r}; stages are {', '.join(pipeline.STAGES)}")
+    started = time.monotonic()
+    config = load_config()
+    engine = staging.staging_engine(staging_conn_id)
+    staging.ensure_schema(engine)
+    if name == pipeline.STAGES[0]:
+        links = staging.refresh_links_from_staging(engine, run_id)
+        log.info("links derived from staged link fields: %s", links)
+    inputs = load_inputs(engine, now=run_time(engine, run_id))
+    tables = {t: read_stage_table(engine, t) for t in pipeline.STAGE_NEEDS[name]}
+    outputs = pipeline.run_stage(name, inputs, config, tables, run_id)
+    counts: dict[str, int] = {}
+    for table, frame in outputs.items():
+        if table == "rule_plan":
+            continue
+        counts[table] = staging.replace_frame(engine, table, frame, run_id)
+    result: dict[str, Any] = {"stage": name, "tables": counts}
+    if name == "build_plan":
+        result.update(_publish_plan(engine, run_id, outputs["rule_plan"]))
+    duration = time.monotonic() - started
+    log.info("rule stage %s wrote %s in %.2f s", name, counts, duration)
+    return {**result, "duration_s": round(duration, 3)}
+
+
+def load_inputs(engine: sa.Engine, *, now: datetime) -> RuleInputs:
+    """Every staged frame the rules read (raw tables, associations, links, snapshot, imports)."""
+    inputs = RuleInputs(now=now)
+    for stream in ALL_STREAMS:
+        setattr(inputs, stream.table, staging.read_frame(engine, stream.table))
+    inputs.hs_association = staging.read_frame(engine, ASSOCIATIONS_TABLE)
+    for attribute, table in _CONTRACT_TABLES.items():
+        setattr(inputs, attribute, staging.read_frame(engine, table))
+    return inputs
+
+
+def read_stage_table(engine: sa.Engine, table: str) -> pd.DataFrame:
+    """An earlier stage's table, without staging's bookkeeping column; empty if never written."""
+    if not sa.inspect(engine).has_table(table):
+        return pd.DataFrame(columns=list(pipeline.TABLE_COLUMNS.get(table, ())))
+    frame = staging.read_frame(engine, table).drop(columns=["_run_id"], errors="ignore")
+    return pipeline.decode_plan(frame) if table.startswith("rule_plan") else frame
+
+
+def run_time(engine: sa.Engine, run_id: str) -> datetime:
+    """The rules' notion of "now" for a run: its data interval end, so a re-run plans the same."""
+    runs = staging.read_frame(engine, "sync_run")
+    mine = runs[runs["run_id"] == run_id]
+    if not mine.empty:
+        for column in ("data_interval_end", "logical_date", "started_at"):
+            value = mine.iloc[0][column]
+            if value is not None and not pd.isna(value):
+                return pd.Timestamp(value).to_pydatetime()
+    return staging.now_utc()
+
+
+def _publish_plan(engine: sa.Engine, run_id: str, plan: pd.DataFrame) -> dict[str, Any]:
+    written = staging.write_plan(engine, run_id, plan)
+    quarantined = plan[plan["action"] == "quarantine"]
+    rows = [
+        {
+            "system": r.target,
+            "object": r.object,
+            "record_id": r.source_id or r.target_id or "?",
+            "rule": ",".join(r.rules) if isinstance(r.rules, list) and r.rules else "rules",
+            "reason": r.reason,
+            "payload": {"fields": r.fields, "target_id": r.target_id},
+        }
+        for r in quarantined.itertuples(index=False)
+    ]
+    with engine.begin() as conn:
+        staging.quarantine_rows(conn, rows, stage="rules", run_id=run_id)
+        _resolve_passing(conn, run_id, rows)
+    summary = summarize(plan)
+    _log_summary(engine, run_id, plan, summary)
+    counts = plan.groupby("action").size().to_dict() if not plan.empty else {}
+    return {"plan_rows": written, "actions": {str(k): int(v) for k, v in counts.items()}}
+
+
+def _resolve_passing(conn: sa.Connection, run_id: str, rows: list[dict[str, Any]]) -> None:
+    """SYNC-5: a record quarantined by the rules in an earlier run and decided now is resolved."""
+    q = staging.quarantine
+    still = {(r["system"], r["object"], r["record_id"], r["rule"]) for r in rows}
+    open_rows = conn.execute(
+        sa.select(q.c.system, q.c.object, q.c.record_id, q.c.rule).where(
+            q.c.stage == "rules", q.c.resolved_at.is_(None), q.c.last_run_id != run_id
+        )
+    ).all()
+    done = [tuple(r) for r in open_rows if tuple(r) not in still]
+    for system, obj, record_id, rule in done:
+        conn.execute(
+            sa.update(q)
+            .where(
+                q.c.stage == "rules",
+                q.c.system == system,
+                q.c.object == obj,
+                q.c.record_id == record_id,
+                q.c.rule == rule,
+            )
+            .values(resolved_at=staging.now_utc())
+        )
+
+
+def _log_summary(engine: sa.Engine, run_id: str, plan: pd.DataFrame, summary: pd.DataFrame) -> None:
+    """The plan summary in the task log, and per target object in ``sync_log`` (stage ``plan``)."""
+    log.info("plan of run %s: %d rows", run_id, len(plan))
+    for row in summary.itertuples(index=False):
+        log.info("  %-10s %-24s %-10s %-8s %6d", row.target, row.object, row.action, row.rule, row.count)
+    if plan.empty:
+        return
+    for (target, obj), part in plan.groupby(["target", "object"], sort=True):
+        actions = part["action"].value_counts().to_dict()
+        details = summary[(summary["target"] == target) & (summary["object"] == obj)]
+        staging.log_run_stage(
+            engine,
+            run_id,
+            "plan",
+            f"{target}.{obj}",
+            created=int(actions.get("create", 0)),
+            updated=int(actions.get("update", 0)),
+            deleted=int(actions.get("delete", 0)),
+            skipped=int(actions.get("skip", 0)),
+            quarantined=int(actions.get("quarantine", 0)),
+            details={
+                "actions": {str(k): int(v) for k, v in actions.items()},
+                "by_rule": details[["action", "rule", "count"]].to_dict("records"),
+            },
+        )

@@ -1,0 +1,88 @@
+"""The first and last tasks of a sync run: check the config, register the run, record its end.
+
+``start_run`` loads and validates the sync configuration before any API call, so a typo in the
+YAML fails the run at once with a message naming the key (DESIGN.md), and registers the run in
+``sync_run`` so ``crm-sync plan`` can find "the latest run". ``finish_run`` records the outcome
+and logs the run's counts for the people watching the task log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from crm_sync import staging
+from crm_sync.settings import load_config
+
+log = logging.getLogger(__name__)
+
+
+def _utc(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return datetime.fromtimestamp(value.timestamp(), tz=UTC)
+
+
+def start_run(
+    context: Mapping[str, Any], *, staging_conn_id: str = staging.DEFAULT_CONN_ID
+) -> dict[str, Any]:
+    """Validate the config, create the staging schema if needed, and register this run."""
+    config = load_config()
+    engine = staging.staging_engine(staging_conn_id)
+    staging.ensure_schema(engine)
+    params = context.get("params") or {}
+    dag = context.get("dag")
+    run_id = str(context["run_id"])
+    staging.record_run(
+        engine,
+        run_id,
+        dag_id=str(getattr(dag, "dag_id", None) or context.get("dag_id") or "crm_sync"),
+        logical_date=_utc(context.get("logical_date")),
+        data_interval_start=_utc(context.get("data_interval_start")),
+        data_interval_end=_utc(context.get("data_interval_end")),
+        dry_run=bool(params.get("dry_run", False)),
+    )
+    log.info(
+        "run %s: config %s valid; staging %s; dry_run=%s",
+        run_id,
+        config.source,
+        engine.url.render_as_string(hide_password=True),
+        bool(params.get("dry_run", False)),
+    )
+    return {"run_id": run_id, "config": config.source, "dry_run": bool(params.get("dry_run", False))}
+
+
+def finish_run(
+    context: Mapping[str, Any], *, staging_conn_id: str = staging.DEFAULT_CONN_ID
+) -> dict[str, Any]:
+    """Mark the run done and log its per-stage counts from ``sync_log``."""
+    engine = staging.staging_engine(staging_conn_id)
+    run_id = str(context["run_id"])
+    params = context.get("params") or {}
+    status = "planned" if params.get("dry_run") else "succeeded"
+    staging.finish_run(engine, run_id, status)
+    log_rows = staging.read_frame(engine, "sync_log")
+    mine = log_rows[log_rows["run_id"] == run_id]
+    for row in mine.itertuples(index=False):
+        log.info(
+            "%-8s %-28s read=%s changed=%s deleted=%s quarantined=%s created=%s updated=%s skipped=%s",
+            row.stage,
+            row.object,
+            row.read,
+            row.changed,
+            row.deleted,
+            row.quarantined,
+            row.created,
+            row.updated,
+            row.skipped,
+        )
+    totals = {
+        col: int(mine[col].sum())
+        for col in ("read", "changed", "deleted", "quarantined", "created", "updated", "skipped")
+    }
+    log.info("run %s %s: %s", run_id, status, totals)
+    return {"run_id": run_id, "status": status, **totals}

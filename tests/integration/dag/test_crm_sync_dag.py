@@ -1,0 +1,236 @@
+"""crm_sync end to end: the real DAG (``airflow dags test``) against the sandbox's demo scenario.
+
+What users rely on: a dry run leaves a plan that ``crm-sync plan`` shows and writes nothing to
+either CRM; the plan carries the outcomes RULES.md promises for the demo's records; re-running
+gives the same plan (SYNC-4); watermarks advance only after a successful non-dry run, and the
+run after that reads no changed rows (SYNC-1). Runs on SQLite and, when reachable, PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import sqlalchemy as sa
+from crm_sandbox.scenario import load_scenario
+from crm_sandbox.server import SandboxEndpoints, running_sandbox
+
+ROOT = Path(__file__).resolve().parents[3]
+BIN = Path(sys.executable).parent
+PG_URL = os.environ.get("CRM_SYNC_TEST_PG_URL", "postgresql+psycopg2://root@127.0.0.1:5432/test")
+
+pytestmark = pytest.mark.slow
+
+
+def _pg_unreachable() -> str | None:
+    try:
+        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+        engine.dispose()
+    except sa.exc.OperationalError as exc:
+        return f"PostgreSQL at {PG_URL} is not reachable: {str(exc.orig).strip().splitlines()[0]}"
+    return None
+
+
+class Deployment:
+    """One Airflow home + staging DB + sandbox: runs the DAG and reads what it left."""
+
+    def __init__(self, endpoints: SandboxEndpoints, home: Path, staging_conn: dict[str, Any]) -> None:
+        self.endpoints = endpoints
+        self.env = {
+            **os.environ,
+            **endpoints.airflow_env(),
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW_CONN_CRM_STAGING": json.dumps(staging_conn),
+        }
+        self.env.pop("CRM_SYNC_CONFIG", None)  # the shipped default the demo scenario pairs with
+        self._run([str(BIN / "airflow"), "db", "migrate"], home / "migrate.log")
+        self.home = home
+
+    def _run(self, cmd: list[str], log: Path) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=300, check=False)
+        log.write_text(proc.stdout + proc.stderr)
+        return proc
+
+    def dag_test(self, conf: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+        log = self.home / f"dags-test-{uuid.uuid4().hex[:6]}.log"
+        proc = self._run([str(BIN / "airflow"), "dags", "test", "crm_sync", "-c", json.dumps(conf)], log)
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+        return proc
+
+    def plan(self, *args: str) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [str(BIN / "crm-sync"), "plan", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc
+
+    def plan_rows(self, *args: str) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.plan("--format", "jsonl", *args).stdout.splitlines()]
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        return {
+            "salesforce": requests.get(
+                f"{self.endpoints.salesforce_url}/__sandbox/stats",
+                timeout=10,
+                verify=str(self.endpoints.ca_bundle),
+            ).json(),
+            "hubspot": requests.get(f"{self.endpoints.hubspot_url}/__sandbox/stats", timeout=10).json(),
+        }
+
+    def staging(self) -> sa.Engine:
+        from crm_sync import staging
+
+        os.environ["AIRFLOW_CONN_CRM_STAGING"] = self.env["AIRFLOW_CONN_CRM_STAGING"]
+        staging.dispose_engines()
+        return staging.staging_engine()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
+    schema = None
+    if request.param == "postgres":
+        reason = _pg_unreachable()
+        if reason:
+            pytest.skip(f"{reason} -- the PostgreSQL variant is skipped")
+        schema = f"crm_sync_dag_{uuid.uuid4().hex[:10]}"
+        admin = sa.create_engine(PG_URL)
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'create schema "{schema}"'))
+        url = sa.engine.make_url(PG_URL)
+        staging_conn: dict[str, Any] = {
+            "conn_type": "postgres",
+            "host": url.host,
+            "port": url.port,
+            "login": url.username,
+            "schema": url.database,
+            "extra": {"options": f"-csearch_path={schema}"},
+        }
+    else:
+        staging_conn = {"conn_type": "sqlite", "host": str(tmp_path / "staging.db")}
+    saved = os.environ.get("AIRFLOW_CONN_CRM_STAGING")
+    with running_sandbox(load_scenario("demo")) as endpoints:
+        yield Deployment(endpoints, tmp_path, staging_conn)
+    if saved is None:
+        os.environ.pop("AIRFLOW_CONN_CRM_STAGING", None)
+    else:
+        os.environ["AIRFLOW_CONN_CRM_STAGING"] = saved
+    if schema:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'drop schema "{schema}" cascade'))
+        admin.dispose()
+
+
+def _writes(stats: dict[str, Any], system: str) -> list[dict[str, Any]]:
+    """Requests that could change a CRM (reads that use POST, like search, excluded)."""
+    reads = ("/search", "/batch/read", "/jobs/query")
+    return [
+        r
+        for r in stats[system]["requests"]
+        if r["method"] in ("POST", "PATCH", "PUT", "DELETE")
+        and not r["path"].endswith(reads)
+        and "/jobs/query" not in r["path"]
+    ]
+
+
+def _by_key(rows: list[dict[str, Any]]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    return {(r["target"], r["object"], r["action"], r["source_id"], r["target_id"]): r for r in rows}
+
+
+def test_dry_run_leaves_the_plan_and_writes_nothing(deployment: Deployment) -> None:
+    deployment.dag_test({"dry_run": True})
+
+    stats = deployment.stats()
+    assert _writes(stats, "salesforce") == []
+    assert _writes(stats, "hubspot") == []
+
+    rows = deployment.plan_rows()
+    assert rows, "a dry run must leave a plan"
+    contract = ["run_id", "target", "object", "action", "source_id", "target_id", "fields", "rules", "reason"]
+    assert all(list(r) == contract for r in rows)
+    assert len({r["run_id"] for r in rows}) == 1
+    assert all(r["rules"] for r in rows), "every plan row names the rules that decided it"
+    assert all(r["reason"] for r in rows if r["action"] in ("skip", "quarantine"))
+
+    table = deployment.plan().stdout
+    assert "target" in table
+    assert "rule" in table
+    assert "DEAL-2" in table
+
+
+def test_plan_carries_the_demo_outcomes_rules_md_promises(deployment: Deployment) -> None:
+    deployment.dag_test({"dry_run": True})
+    rows = deployment.plan_rows()
+
+    def find(**match: Any) -> list[dict[str, Any]]:
+        return [r for r in rows if all(r.get(k) == v for k, v in match.items())]
+
+    # ROLL-4: Wile's recent deal amount comes from the most recently *created* closed-won deal.
+    (wile,) = find(target="hubspot", object="contacts", action="update", target_id="2001")
+    assert wile["fields"]["recent_deal_amount"] == 20000
+    assert wile["fields"]["total_revenue"] == 70000
+    assert wile["fields"]["num_associated_deals"] == 3
+    # ROLL-6: Road Runner has no closed-won deal: rollups are null, never zero.
+    for road_runner in find(target="hubspot", object="contacts", target_id="2002", action="update"):
+        for field in ("recent_deal_amount", "total_revenue", "recent_deal_close_date"):
+            assert road_runner["fields"].get(field) is None
+    # DEAL-2: the record type without a pipeline gets "Salesforce - Channel Partner".
+    (pipeline,) = find(target="hubspot", object="pipelines", action="create")
+    assert pipeline["fields"]["label"] == "Salesforce - Channel Partner"
+    # DEAL-4: the deal of the SF-deleted opportunity is archived; the HS-archived deal deletes nothing.
+    assert find(target="hubspot", object="deals", action="delete", target_id="3006")
+    assert not find(target="salesforce", object="Opportunity", action="delete")
+    # DEAL-3: the deal in HubSpot's default pipeline does not sync.
+    assert any(r["action"] == "skip" and "DEAL-3" in r["rules"] for r in rows)
+    # DEAL-5: each unlinked deal in a synced pipeline creates its own Opportunity, keyed by deal id.
+    created = {r["source_id"] for r in find(target="salesforce", object="Opportunity", action="create")}
+    assert {"3009", "3010", "3011"} <= created
+    # ACC-6: only one Wayne Enterprises Account syncs; the others are skipped naming the rule.
+    acc6 = [r for r in rows if r["action"] == "skip" and "ACC-6" in r["rules"]]
+    assert acc6
+    assert all(r["reason"] for r in acc6)
+    # CON-2: a qualifying new HS contact creates a Lead (the default object).
+    assert find(target="salesforce", object="Lead", action="create", source_id="2016")
+
+
+def test_rerun_is_idempotent_and_watermarks_advance_only_after_a_real_run(deployment: Deployment) -> None:
+    from crm_sync import staging
+
+    deployment.dag_test({"dry_run": True})
+    first = deployment.plan_rows()
+    engine = deployment.staging()
+    pending = staging.read_frame(engine, "sync_watermark")
+    assert not pending.empty
+    assert pending["watermark"].isna().all(), "a dry run must not advance watermarks"
+    assert pending["pending"].notna().any()
+
+    deployment.dag_test({"dry_run": False})
+    second = deployment.plan_rows()
+    strip = lambda rows: sorted(json.dumps({**r, "run_id": None}, sort_keys=True) for r in rows)  # noqa: E731
+    assert strip(first) == strip(second), "the same staged state must give the same plan (SYNC-4)"
+    marks = staging.read_frame(engine, "sync_watermark")
+    assert marks["watermark"].notna().all()
+
+    deployment.dag_test({"dry_run": True})
+    log = staging.read_frame(engine, "sync_log")
+    latest = staging.latest_run_id(engine)
+    extract = log[(log["run_id"] == latest) & (log["stage"] == "extract")]
+    assert not extract.empty
+    assert int(extract["changed"].sum()) == 0, extract[["object", "read", "changed"]].to_dict("records")

@@ -46,7 +46,7 @@ bench-quick: venv
 
 ## Show the plan of the latest crm_sync run (after `make demo`).
 plan: venv
-	AIRFLOW_HOME=$${AIRFLOW_HOME:-$(CURDIR)/.demo/airflow} $(BIN)/crm-sync plan $(ARGS)
+	@AIRFLOW_HOME=$${AIRFLOW_HOME:-$(CURDIR)/.demo/airflow} $(BIN)/crm-sync plan $(ARGS)
 
 clean:
 	rm -rf $(VENV) .demo .mypy_cache .ruff_cache .pytest_cache

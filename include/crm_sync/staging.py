@@ -23,6 +23,7 @@ import logging
 import math
 import os
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -378,7 +379,8 @@ def ensure_schema(engine: Engine) -> None:
     # The DAG starts a dozen extract tasks at once on a fresh database, each creating the schema.
     # PostgreSQL serialises them on an advisory lock; SQLite runs DDL outside transactions, so a
     # table created by another process between "check" and "create" is retried.
-    attempts = 5
+    # Retries back off (50 ms doubling, ~6 s in all) so a loaded machine's lock holder can finish.
+    attempts = 8
     for attempt in range(attempts):
         try:
             with engine.begin() as conn:
@@ -389,6 +391,7 @@ def ensure_schema(engine: Engine) -> None:
         except sa.exc.DBAPIError:
             if attempt == attempts - 1:
                 raise
+            time.sleep(0.05 * 2**attempt)
     _SCHEMA_READY.add(key)
 
 

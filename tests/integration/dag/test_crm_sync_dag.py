@@ -23,22 +23,12 @@ import sqlalchemy as sa
 from crm_sandbox.scenario import load_scenario
 from crm_sandbox.server import SandboxEndpoints, running_sandbox
 
+from tests.staging_db import connection_for_schema, create_schema, drop_schemas, postgres_unreachable
+
 ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
-PG_URL = os.environ.get("CRM_SYNC_TEST_PG_URL", "postgresql+psycopg2://root@127.0.0.1:5432/test")
 
 pytestmark = pytest.mark.slow
-
-
-def _pg_unreachable() -> str | None:
-    try:
-        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(sa.text("select 1"))
-        engine.dispose()
-    except sa.exc.OperationalError as exc:
-        return f"PostgreSQL at {PG_URL} is not reachable: {str(exc.orig).strip().splitlines()[0]}"
-    return None
 
 
 class Deployment:
@@ -107,22 +97,11 @@ class Deployment:
 def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
     schema = None
     if request.param == "postgres":
-        reason = _pg_unreachable()
+        reason = postgres_unreachable()
         if reason:
             pytest.skip(f"{reason} -- the PostgreSQL variant is skipped")
-        schema = f"crm_sync_dag_{uuid.uuid4().hex[:10]}"
-        admin = sa.create_engine(PG_URL)
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'create schema "{schema}"'))
-        url = sa.engine.make_url(PG_URL)
-        staging_conn: dict[str, Any] = {
-            "conn_type": "postgres",
-            "host": url.host,
-            "port": url.port,
-            "login": url.username,
-            "schema": url.database,
-            "extra": {"options": f"-csearch_path={schema}"},
-        }
+        schema = create_schema("crm_sync_dag")
+        staging_conn = connection_for_schema(schema)
     else:
         staging_conn = {"conn_type": "sqlite", "host": str(tmp_path / "staging.db")}
     saved = os.environ.get("AIRFLOW_CONN_CRM_STAGING")
@@ -133,9 +112,7 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deplo
     else:
         os.environ["AIRFLOW_CONN_CRM_STAGING"] = saved
     if schema:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'drop schema "{schema}" cascade'))
-        admin.dispose()
+        drop_schemas(schema)
 
 
 def _writes(stats: dict[str, Any], system: str) -> list[dict[str, Any]]:

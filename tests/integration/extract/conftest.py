@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from crm_sandbox.server import running_sandbox
 from crm_sync import staging
 
-from .support import PG_URL, Sandbox, StagingDbs, postgres_unreachable
+from tests.staging_db import drop_schemas, postgres_unreachable
+
+from .support import Sandbox, StagingDbs
 
 
 @pytest.fixture
@@ -51,11 +52,7 @@ def staging_dbs(
     yield dbs
     staging.dispose_engines()
     if dbs.schemas:
-        admin = sa.create_engine(PG_URL)
-        with admin.begin() as conn:
-            for schema in dbs.schemas:
-                conn.execute(sa.text(f'drop schema "{schema}" cascade'))
-        admin.dispose()
+        drop_schemas(*dbs.schemas.values())
 
 
 @pytest.fixture

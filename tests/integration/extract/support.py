@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,8 @@ from crm_sync.tasks import HUBSPOT_OBJECTS, SALESFORCE_OBJECTS, extract_hubspot,
 from hubspot import HubSpot
 from simple_salesforce.api import Salesforce
 
-PG_URL = os.environ.get("CRM_SYNC_TEST_PG_URL", "postgresql+psycopg2://root@127.0.0.1:5432/test")
+from tests.staging_db import connection_for_schema, create_schema
+
 #: Tables whose contents must not change when nothing changed at the source.
 DATA_TABLES = (*(s.table for s in ALL_STREAMS), ASSOCIATIONS_TABLE, "sync_watermark", "sync_link")
 
@@ -96,17 +95,6 @@ class Sandbox:
         return result
 
 
-def postgres_unreachable() -> str | None:
-    try:
-        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(sa.text("select 1"))
-        engine.dispose()
-    except sa.exc.OperationalError as exc:
-        return f"PostgreSQL at {PG_URL} is not reachable: {str(exc.orig).strip().splitlines()[0]}"
-    return None
-
-
 @dataclasses.dataclass
 class StagingDbs:
     """Makes staging databases of one kind and switches ``crm_staging`` between them."""
@@ -114,29 +102,18 @@ class StagingDbs:
     kind: str
     tmp_path: Path
     monkeypatch: pytest.MonkeyPatch
-    schemas: list[str] = dataclasses.field(default_factory=list)
+    schemas: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def use(self, name: str = "main") -> sa.Engine:
         """Point ``crm_staging`` at database ``name`` (created empty on first use)."""
         if self.kind == "sqlite":
             conn = {"conn_type": "sqlite", "host": str(self.tmp_path / f"{name}.db")}
         else:
-            schema = f"crm_sync_it_{name}_{self.suffix}"
-            if schema not in self.schemas:
-                with sa.create_engine(PG_URL).begin() as c:
-                    c.execute(sa.text(f'create schema "{schema}"'))
-                self.schemas.append(schema)
-            url = sa.engine.make_url(PG_URL)
-            conn = {"conn_type": "postgres", "host": url.host, "port": url.port, "login": url.username,
-                    "schema": url.database, "extra": {"options": f"-csearch_path={schema}"}}  # fmt: skip
+            if name not in self.schemas:
+                self.schemas[name] = create_schema(f"crm_sync_it_{name}")
+            conn = connection_for_schema(self.schemas[name])
         self.monkeypatch.setenv("AIRFLOW_CONN_CRM_STAGING", json.dumps(conn))
         return staging.staging_engine()
-
-    @property
-    def suffix(self) -> str:
-        if not hasattr(self, "_suffix"):
-            self._suffix = uuid.uuid4().hex[:10]
-        return self._suffix
 
 
 def extract_everything(run_id: str, config: SyncConfig | None = None) -> dict[str, dict[str, Any]]:

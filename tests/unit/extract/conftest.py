@@ -8,27 +8,13 @@ reached.
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 from crm_sync import staging
 
-PG_URL = os.environ.get("CRM_SYNC_TEST_PG_URL", "postgresql+psycopg2://root@127.0.0.1:5432/test")
-
-
-def postgres_unreachable() -> str | None:
-    """Why PostgreSQL cannot be used, or ``None`` when it can."""
-    try:
-        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(sa.text("select 1"))
-        engine.dispose()
-    except sa.exc.OperationalError as exc:
-        return f"PostgreSQL at {PG_URL} is not reachable: {str(exc.orig).strip().splitlines()[0]}"
-    return None
+from tests.staging_db import connection_for_schema, create_schema, drop_schemas, postgres_unreachable
 
 
 @pytest.fixture
@@ -37,31 +23,13 @@ def postgres_conn_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     reason = postgres_unreachable()
     if reason:
         pytest.skip(f"{reason} -- the PostgreSQL variant is skipped")
-    schema = f"crm_sync_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'create schema "{schema}"'))
-    url = sa.engine.make_url(PG_URL)
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_CRM_STAGING",
-        json.dumps(
-            {
-                "conn_type": "postgres",
-                "host": url.host,
-                "port": url.port,
-                "login": url.username,
-                "schema": url.database,
-                "extra": {"options": f"-csearch_path={schema}"},
-            }
-        ),
-    )
+    schema = create_schema("crm_sync_test")
+    monkeypatch.setenv("AIRFLOW_CONN_CRM_STAGING", json.dumps(connection_for_schema(schema)))
     try:
         yield schema
     finally:
         staging.dispose_engines()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'drop schema "{schema}" cascade'))
-        admin.dispose()
+        drop_schemas(schema)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -48,6 +48,13 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--conn-id", default="crm_staging", help="Airflow connection of the staging DB")
     plan.set_defaults(handler=_cmd_plan)
 
+    quarantine = sub.add_parser("quarantine", help="records kept back with their reason (SYNC-5)")
+    quarantine.add_argument("--all", action="store_true", help="include entries resolved since")
+    quarantine.add_argument("--stage", help="only this stage (extract, rules, ...)")
+    quarantine.add_argument("--format", choices=("table", "jsonl"), default="table")
+    quarantine.add_argument("--conn-id", default="crm_staging", help="Airflow connection of the staging DB")
+    quarantine.set_defaults(handler=_cmd_quarantine)
+
     check = sub.add_parser("check-config", help="validate a sync configuration file")
     check.add_argument("path", nargs="?", help="YAML file; default: $CRM_SYNC_CONFIG or the shipped default")
     check.set_defaults(handler=_cmd_check_config)
@@ -80,6 +87,50 @@ def _cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
         write_jsonl(plan, out)
     else:
         write_table(plan, run_id, out)
+    return 0
+
+
+QUARANTINE_COLUMNS: tuple[str, ...] = (
+    "stage",
+    "system",
+    "object",
+    "record_id",
+    "rule",
+    "reason",
+    "attempts",
+    "first_seen_at",
+    "last_seen_at",
+    "last_run_id",
+    "resolved_at",
+)
+
+
+def _cmd_quarantine(args: argparse.Namespace, out: TextIO) -> int:
+    from crm_sync import staging
+
+    engine = staging.staging_engine(args.conn_id)
+    entries = staging.read_frame(engine, "quarantine")
+    if not args.all:
+        entries = entries[entries["resolved_at"].isna()]
+    if args.stage:
+        entries = entries[entries["stage"] == args.stage]
+    entries = entries.sort_values(["stage", "system", "object", "record_id", "rule"])
+    if args.format == "jsonl":
+        for record in entries[[*QUARANTINE_COLUMNS, "payload"]].to_dict("records"):
+            row = {k: _plain(v) for k, v in record.items()}
+            row["payload"] = json.loads(row["payload"]) if row["payload"] else None
+            out.write(json.dumps(row, default=_json_default) + "\n")
+        return 0
+    state = "entries" if args.all else "open entries"
+    out.write(f"quarantine: {len(entries)} {state}\n\n")
+    if entries.empty:
+        return 0
+    columns = ["stage", "system", "object", "record_id", "rule", "attempts", "reason"]
+    rows = [
+        [*(str(rec[c]) for c in columns[:5]), int(rec["attempts"]), str(rec["reason"] or "")]
+        for rec in entries[columns].to_dict("records")
+    ]
+    out.write(_format_rows(columns, rows))
     return 0
 
 

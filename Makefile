@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast lint typecheck bench bench-quick plan clean
+.PHONY: venv demo test test-fast lint typecheck bench bench-quick plan quarantine clean
 
 venv: $(VENV)/.installed
 
@@ -47,6 +47,10 @@ bench-quick: venv
 ## Show the plan of the latest crm_sync run (after `make demo`).
 plan: venv
 	@AIRFLOW_HOME=$${AIRFLOW_HOME:-$(CURDIR)/.demo/airflow} $(BIN)/crm-sync plan $(ARGS)
+
+## Show what was kept back, with the reason (SYNC-5).
+quarantine: venv
+	@AIRFLOW_HOME=$${AIRFLOW_HOME:-$(CURDIR)/.demo/airflow} $(BIN)/crm-sync quarantine $(ARGS)
 
 clean:
 	rm -rf $(VENV) .demo .mypy_cache .ruff_cache .pytest_cache

@@ -39,6 +39,15 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 
+from crm_sandbox.hubspot.store import DEFAULT_STAGES as HUBSPOT_DEFAULT_STAGES
+from crm_sandbox.salesforce.schema import (
+    ACCOUNT_TYPES,
+    DEFAULT_STAGES,
+    INDUSTRIES,
+    LEAD_SOURCES,
+    LEAD_STATUSES,
+)
+
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -216,42 +225,26 @@ def _epoch(text: str) -> int:
 # ------------------------------------------------------------------------------------------------
 # Fixed vocabularies (Salesforce and HubSpot picklists as a fresh org ships them)
 # ------------------------------------------------------------------------------------------------
+# Picklists the emulators also know are imported from them, so generated records always hold
+# values the emulator accepts. The weights below pair with those tuples' order.
 
-#: Salesforce's default Opportunity stage picklist: (label, probability %, closed, won).
-OPPORTUNITY_STAGES: tuple[tuple[str, int, bool, bool], ...] = (
-    ("Prospecting", 10, False, False),
-    ("Qualification", 10, False, False),
-    ("Needs Analysis", 20, False, False),
-    ("Value Proposition", 50, False, False),
-    ("Id. Decision Makers", 60, False, False),
-    ("Perception Analysis", 70, False, False),
-    ("Proposal/Price Quote", 75, False, False),
-    ("Negotiation/Review", 90, False, False),
-    ("Closed Won", 100, True, True),
-    ("Closed Lost", 0, True, False),
+#: Salesforce's default Opportunity stage picklist (the emulator's own defaults):
+#: (label, probability %, closed, won).
+OPPORTUNITY_STAGES: tuple[tuple[str, int, bool, bool], ...] = tuple(
+    (s["ApiName"], int(s["DefaultProbability"]), s["IsClosed"], s["IsWon"]) for s in DEFAULT_STAGES
 )
 _OPEN_STAGES = [i for i, s in enumerate(OPPORTUNITY_STAGES) if not s[2]]
 _WON_STAGE = 8
 _LOST_STAGE = 9
 
-#: HubSpot's default deal pipeline, as a new portal has it.
+#: HubSpot's default deal pipeline, as a new portal (and the HubSpot emulator) has it.
 DEFAULT_PIPELINE: dict[str, Any] = {
     "id": "default",
     "label": "Sales Pipeline",
     "displayOrder": 0,
     "stages": [
         {"id": sid, "label": label, "displayOrder": i, "metadata": {"probability": p, "isClosed": c}}
-        for i, (sid, label, p, c) in enumerate(
-            [
-                ("appointmentscheduled", "Appointment Scheduled", "0.2", "false"),
-                ("qualifiedtobuy", "Qualified To Buy", "0.4", "false"),
-                ("presentationscheduled", "Presentation Scheduled", "0.6", "false"),
-                ("decisionmakerboughtin", "Decision Maker Bought-In", "0.8", "false"),
-                ("contractsent", "Contract Sent", "0.9", "false"),
-                ("closedwon", "Closed Won", "1.0", "true"),
-                ("closedlost", "Closed Lost", "0.0", "true"),
-            ]
-        )
+        for i, (sid, label, c, p) in enumerate(HUBSPOT_DEFAULT_STAGES)
     ],
 }
 
@@ -265,18 +258,6 @@ RECORD_TYPE_NAMES = (
     "Channel",
     "Expansion",
 )
-_INDUSTRIES = (
-    "Agriculture", "Apparel", "Banking", "Biotechnology", "Chemicals", "Communications",
-    "Construction", "Consulting", "Education", "Electronics", "Energy", "Engineering",
-    "Entertainment", "Environmental", "Finance", "Food & Beverage", "Government", "Healthcare",
-    "Hospitality", "Insurance", "Machinery", "Manufacturing", "Media", "Not For Profit",
-    "Recreation", "Retail", "Shipping", "Technology", "Telecommunications", "Transportation",
-    "Utilities", "Other",
-)  # fmt: skip
-_ACCOUNT_TYPES = (
-    "Prospect", "Customer - Direct", "Customer - Channel", "Channel Partner / Reseller",
-    "Installation Partner", "Technology Partner", "Other",
-)  # fmt: skip
 _ACCOUNT_TYPE_WEIGHTS = (0.3, 0.35, 0.12, 0.08, 0.05, 0.05, 0.05)
 _NOUNS = (
     "Logistics", "Analytics", "Systems", "Labs", "Robotics", "Foods", "Energy", "Health",
@@ -313,14 +294,9 @@ _COUNTRIES: tuple[tuple[str, str, float, tuple[str, ...]], ...] = (
     ("Australia", "AUD", 0.04, ("Sydney", "Melbourne", "Brisbane")),
 )
 _FREE_MAIL = ("gmail.com", "outlook.com", "yahoo.com", "proton.me")
-_LEAD_STATUSES = (
-    "Open - Not Contacted",
-    "Working - Contacted",
-    "Closed - Converted",
-    "Closed - Not Converted",
-)
 _LEAD_STATUS_WEIGHTS = (0.35, 0.3, 0.15, 0.2)
-_LEAD_SOURCES = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other")
+#: The emulator's Opportunity ``Type`` values (schema.OPPORTUNITY_TYPES), in the order the
+#: weights below pair with; not imported because the emulator lists them in another order.
 _OPP_TYPES = (
     "New Customer",
     "Existing Customer - Upgrade",
@@ -1230,6 +1206,23 @@ def _sf_audit(created: IntArray, modified: IntArray) -> Iterator[tuple[str, str]
     return zip(_sf_times(created), _sf_times(modified), strict=True)
 
 
+def _sf_tail(
+    rec: dict[str, Any], hubspot_id: str | None, created: str, modified: str, *, deleted: bool = False
+) -> dict[str, Any]:
+    """End a generated Salesforce record the way every object does, in this key order: the link
+    to HubSpot (``HubSpot_Id__c``) if it is linked, ``IsDeleted`` if it is in the recycle bin
+    (DEAL-4), then the audit timestamps (``SystemModstamp`` equals ``LastModifiedDate``).
+
+    One place for it keeps the objects consistent and the file byte-identical per seed.
+    """
+    if hubspot_id is not None:
+        rec["HubSpot_Id__c"] = hubspot_id
+    if deleted:
+        rec["IsDeleted"] = True  # visible to queryAll only
+    rec.update({"CreatedDate": created, "LastModifiedDate": modified, "SystemModstamp": modified})
+    return rec
+
+
 def _users(org: _Org) -> Iterator[dict[str, Any]]:
     rng = _rng(org.cfg.seed, "users-audit")
     n = len(org.user_ids)
@@ -1290,7 +1283,7 @@ def _accounts(org: _Org) -> Iterator[dict[str, Any]]:
     n = len(org.account_ids)
     modified = _modified(rng, org.account_created, org.as_of)
     phones = _phones(rng, n)
-    industry = rng.integers(0, len(_INDUSTRIES), n).tolist()
+    industry = rng.integers(0, len(INDUSTRIES), n).tolist()
     kind = _weighted(rng, _ACCOUNT_TYPE_WEIGHTS, n).tolist()
     city = rng.integers(0, 100, n).tolist()
     employees = np.maximum(np.exp(rng.normal(4.5, 1.6, n)), 1).astype(np.int64).tolist()
@@ -1307,8 +1300,8 @@ def _accounts(org: _Org) -> Iterator[dict[str, Any]]:
         rec.update(
             {
                 "Phone": phones[i],
-                "Industry": _INDUSTRIES[industry[i]],
-                "Type": _ACCOUNT_TYPES[kind[i]],
+                "Industry": INDUSTRIES[industry[i]],
+                "Type": ACCOUNT_TYPES[kind[i]],
                 "BillingCity": land[3][city[i] % len(land[3])],
                 "BillingCountry": land[0],
                 "NumberOfEmployees": employees[i],
@@ -1319,11 +1312,7 @@ def _accounts(org: _Org) -> Iterator[dict[str, Any]]:
         )
         if has_description[i]:
             rec["Description"] = org.pools.phrases[phrase[i]]
-        hs = org.account_hs.get(i)
-        if hs is not None:
-            rec["HubSpot_Id__c"] = hs
-        rec.update({"CreatedDate": c, "LastModifiedDate": m, "SystemModstamp": m})
-        yield rec
+        yield _sf_tail(rec, org.account_hs.get(i), c, m)
 
 
 def _contacts(org: _Org) -> Iterator[dict[str, Any]]:
@@ -1331,7 +1320,7 @@ def _contacts(org: _Org) -> Iterator[dict[str, Any]]:
     n = len(org.contact_ids)
     modified = _modified(rng, org.contact_created, org.as_of)
     phones = _phones(rng, n)
-    source = rng.integers(0, len(_LEAD_SOURCES), n).tolist()
+    source = rng.integers(0, len(LEAD_SOURCES), n).tolist()
     account = org.contact_account.tolist()
     owner = org.contact_owner.tolist()
     title = org.contact_title.tolist()
@@ -1347,12 +1336,8 @@ def _contacts(org: _Org) -> Iterator[dict[str, Any]]:
         if account[i] >= 0:
             rec["AccountId"] = org.account_ids[account[i]]
         rec["OwnerId"] = org.user_ids[owner[i]]
-        rec["LeadSource"] = _LEAD_SOURCES[source[i]]
-        hs = org.contact_hs.get(i)
-        if hs is not None:
-            rec["HubSpot_Id__c"] = hs
-        rec.update({"CreatedDate": c, "LastModifiedDate": m, "SystemModstamp": m})
-        yield rec
+        rec["LeadSource"] = LEAD_SOURCES[source[i]]
+        yield _sf_tail(rec, org.contact_hs.get(i), c, m)
 
 
 def _leads(org: _Org) -> Iterator[dict[str, Any]]:
@@ -1360,7 +1345,7 @@ def _leads(org: _Org) -> Iterator[dict[str, Any]]:
     n = len(org.lead_ids)
     modified = _modified(rng, org.lead_created, org.as_of)
     phones = _phones(rng, n)
-    source = rng.integers(0, len(_LEAD_SOURCES), n).tolist()
+    source = rng.integers(0, len(LEAD_SOURCES), n).tolist()
     status = org.lead_status.tolist()
     owner = org.lead_owner.tolist()
     title = org.lead_title.tolist()
@@ -1373,16 +1358,12 @@ def _leads(org: _Org) -> Iterator[dict[str, Any]]:
             "Email": org.lead_email[i],
             "Phone": phones[i],
             "Title": org.pools.jobs[title[i]],
-            "Status": _LEAD_STATUSES[status[i]],
-            "LeadSource": _LEAD_SOURCES[source[i]],
+            "Status": LEAD_STATUSES[status[i]],
+            "LeadSource": LEAD_SOURCES[source[i]],
             "OwnerId": org.user_ids[owner[i]],
             "IsConverted": status[i] == 2,
         }
-        hs = org.lead_hs.get(i)
-        if hs is not None:
-            rec["HubSpot_Id__c"] = hs
-        rec.update({"CreatedDate": c, "LastModifiedDate": m, "SystemModstamp": m})
-        yield rec
+        yield _sf_tail(rec, org.lead_hs.get(i), c, m)
 
 
 def _opportunities(org: _Org) -> Iterator[dict[str, Any]]:
@@ -1417,13 +1398,7 @@ def _opportunities(org: _Org) -> Iterator[dict[str, Any]]:
             rec["RecordTypeId"] = rt_ids[record_type[i]]
         if has_description[i]:
             rec["Description"] = org.pools.phrases[phrase[i]]
-        hs = org.opp_hs.get(i)
-        if hs is not None:
-            rec["HubSpot_Id__c"] = hs
-        if deleted[i]:
-            rec["IsDeleted"] = True  # DEAL-4: in the recycle bin, visible to queryAll only
-        rec.update({"CreatedDate": c, "LastModifiedDate": m, "SystemModstamp": m})
-        yield rec
+        yield _sf_tail(rec, org.opp_hs.get(i), c, m, deleted=deleted[i])
 
 
 def _contact_roles(org: _Org) -> Iterator[dict[str, Any]]:

@@ -23,7 +23,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-#: Salesforce objects a scenario may seed (``AssignmentRule`` drives lead assignment, OWN-2/3).
+#: Salesforce objects a scenario may seed (``AssignmentRule`` drives lead assignment, OWN-2/3),
+#: in the order the emulator loads them (parents before the records that reference them).
 SALESFORCE_OBJECTS = (
     "User",
     "RecordType",

@@ -72,10 +72,22 @@ def _cmd_check_config(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _staging_engine(conn_id: str) -> Any:
+    """The staging engine, or a one-line error naming the connection (no traceback)."""
+    from crm_sync import staging
+
+    try:
+        engine = staging.staging_engine(conn_id)
+        staging.ensure_schema(engine)
+    except Exception as exc:  # reported with its cause, never swallowed
+        raise CliError(f"cannot open the staging database of connection {conn_id!r}: {exc}") from exc
+    return engine
+
+
 def _cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
     from crm_sync import staging
 
-    engine = staging.staging_engine(args.conn_id)
+    engine = _staging_engine(args.conn_id)
     run_id = args.run_id or staging.latest_run_id(engine, args.dag_id)
     if run_id is None:
         raise CliError(
@@ -108,7 +120,7 @@ QUARANTINE_COLUMNS: tuple[str, ...] = (
 def _cmd_quarantine(args: argparse.Namespace, out: TextIO) -> int:
     from crm_sync import staging
 
-    engine = staging.staging_engine(args.conn_id)
+    engine = _staging_engine(args.conn_id)
     entries = staging.read_frame(engine, "quarantine")
     if not args.all:
         entries = entries[entries["resolved_at"].isna()]

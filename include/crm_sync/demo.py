@@ -68,12 +68,15 @@ def main() -> int:
     os.environ.pop("AIRFLOW_CONN_CRM_STAGING", None)
     print()
     status = cli_main(["plan"])
+    print()
+    status = max(status, cli_main(["quarantine"]))
     staging_db = airflow_home / "crm_sync_staging.db"
     print()
     _say("where the output is:")
     print(f"  staging DB (SQLite)   {_rel(staging_db, root)}")
     print(f"  DAG run log           {_rel(run_log, root)}")
     print("  the plan, row by row  make plan ARGS='--format jsonl'")
+    print("  quarantined records   make quarantine")
     return status
 
 

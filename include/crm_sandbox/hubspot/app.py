@@ -1031,6 +1031,17 @@ class HubSpotApi:
         return json_response(_batch_body(self.store, results, errors), 207 if errors else 200)
 
     async def batch_create_associations(self, request: Request) -> Response:
+        return await self._batch_associate(request, labelled=True)
+
+    async def batch_default_associations(self, request: Request) -> Response:
+        return await self._batch_associate(request, labelled=False)
+
+    async def _batch_associate(self, request: Request, *, labelled: bool) -> Response:
+        """Batch create of associations: with the labels each input names (``labelled``, answered
+        201 with one labels row per pair) or with the default type (200, the default row each
+        way). Both fail per input the same way: a bad input or an injected record error lands in
+        ``errors`` (and makes the answer 207) while the other inputs are still associated.
+        """
         pair = self._pair(request.path_params["fromObjectType"], request.path_params["toObjectType"])
         inputs = _inputs(await read_json(request), MAX_ASSOC_BATCH_WRITE)
         injected = record_error(request)
@@ -1041,7 +1052,7 @@ class HubSpotApi:
             from_ident = str((item.get("from") or {}).get("id", ""))
             to_ident = str((item.get("to") or {}).get("id", ""))
             try:
-                type_ids = self._types(pair, item.get("types"))
+                type_ids = self._types(pair, item.get("types")) if labelled else []
                 from_rec = self._live(pair[0], from_ident)
                 to_rec = self._live(pair[1], to_ident)
             except HubSpotError as exc:
@@ -1052,32 +1063,12 @@ class HubSpotApi:
                 injected = None
                 continue
             self.store.associate(pair[0], from_rec.id, pair[1], to_rec.id, type_ids)
-            results.append(self._labels(pair, from_rec.id, to_rec.id))
-        return json_response(_batch_body(self.store, results, errors), 207 if errors else 201)
-
-    async def batch_default_associations(self, request: Request) -> Response:
-        pair = self._pair(request.path_params["fromObjectType"], request.path_params["toObjectType"])
-        inputs = _inputs(await read_json(request), MAX_ASSOC_BATCH_WRITE)
-        injected = record_error(request)
-        results: list[dict[str, Any]] = []
-        errors: list[dict[str, Any]] = []
-        for raw_item in inputs:
-            item = raw_item if isinstance(raw_item, Mapping) else {}
-            from_ident = str((item.get("from") or {}).get("id", ""))
-            to_ident = str((item.get("to") or {}).get("id", ""))
-            try:
-                from_rec = self._live(pair[0], from_ident)
-                to_rec = self._live(pair[1], to_ident)
-            except HubSpotError as exc:
-                errors.append(exc.standard_error({"fromObjectId": [from_ident], "toObjectId": [to_ident]}))
-                continue
-            if injected:
-                errors.append(_injected(injected, KINDS[pair[0]], from_ident, None))
-                injected = None
-                continue
-            self.store.associate(pair[0], from_rec.id, pair[1], to_rec.id, [])
-            results.extend(self._default_results(pair, from_rec.id, to_rec.id))
-        return json_response(_batch_body(self.store, results, errors), 207 if errors else 200)
+            if labelled:
+                results.append(self._labels(pair, from_rec.id, to_rec.id))
+            else:
+                results.extend(self._default_results(pair, from_rec.id, to_rec.id))
+        ok_status = 201 if labelled else 200
+        return json_response(_batch_body(self.store, results, errors), 207 if errors else ok_status)
 
     async def batch_archive_associations(self, request: Request) -> Response:
         pair = self._pair(request.path_params["fromObjectType"], request.path_params["toObjectType"])

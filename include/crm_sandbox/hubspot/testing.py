@@ -5,6 +5,7 @@
 through :func:`crm_sandbox.server.running_sandbox` (both emulators, as the DAGs see them) when
 the Salesforce emulator is installed, and serves HubSpot alone otherwise. :class:`FakeClock`
 lets a test move time (rate-limit windows, record timestamps) instead of sleeping.
+:func:`client_fixtures` makes the pytest fixtures a HubSpot test module starts with.
 """
 
 from __future__ import annotations
@@ -74,3 +75,35 @@ def hubspot_sandbox(scenario: Mapping[str, Any] | None = None, **options: Any) -
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+def client_fixtures(scenario: Mapping[str, Any]) -> tuple[object, object]:
+    """The ``base_url`` and ``client`` pytest fixtures of a HubSpot emulator test module.
+
+    Unpack them at module level, where pytest collects fixtures::
+
+        base_url, client = client_fixtures(SCENARIO)
+
+    * ``base_url`` (module scope): the emulator seeded with ``scenario``; one server per module
+      keeps the suite fast.
+    * ``client``: resets the portal (so no test sees another's writes) and returns a real
+      ``hubspot.HubSpot`` client of it.
+
+    pytest and the HubSpot client are imported here, not at module level, so that
+    :func:`hubspot_sandbox` stays usable without them (benchmarks, scripts).
+    """
+    import hubspot
+    import pytest
+
+    @pytest.fixture(scope="module", name="base_url")
+    def base_url() -> Iterator[str]:
+        with hubspot_sandbox(scenario) as url:
+            yield url
+
+    @pytest.fixture(name="client")
+    def client(base_url: str) -> hubspot.HubSpot:
+        sandbox_call(base_url, "POST", "reset")
+        # Any token passes unless the scenario lists "tokens".
+        return hubspot.HubSpot(access_token="test-token", host=base_url)  # noqa: S106
+
+    return base_url, client

@@ -471,18 +471,11 @@ def coerce_value(f: Field, raw: Any, *, from_csv: bool = False) -> Any:
         raise _json_error(f, raw)
     if kind in NUMBER_TYPES:
         return _coerce_number(f, raw)
-    if kind == "date":
+    if kind in ("date", "datetime"):
         if not isinstance(raw, str):
             raise _json_error(f, raw)
         try:
-            return parse_date_text(raw)
-        except ValueError:
-            raise _json_error(f, raw) from None
-    if kind == "datetime":
-        if not isinstance(raw, str):
-            raise _json_error(f, raw)
-        try:
-            return parse_datetime_text(raw)
+            return parse_date_text(raw) if kind == "date" else parse_datetime_text(raw)
         except ValueError:
             raise _json_error(f, raw) from None
     if kind in ("reference", "id"):

@@ -60,21 +60,15 @@ from crm_sandbox.salesforce.schema import (
     parse_date_text,
     parse_datetime_text,
 )
+from crm_sandbox.scenario import SALESFORCE_OBJECTS
 
 Record = dict[str, Any]
 
-#: Load order, so references of later objects can default against earlier ones.
-LOAD_ORDER = (
-    "User",
-    "RecordType",
-    "OpportunityStage",
-    "AssignmentRule",
-    "Account",
-    "Contact",
-    "Lead",
-    "Opportunity",
-    "OpportunityContactRole",
-)
+#: Load order, so references of later objects can default against earlier ones: the objects a
+#: scenario may seed, which the scenario module lists in this order.
+LOAD_ORDER = SALESFORCE_OBJECTS
+#: Objects whose ``Name`` is computed from ``FirstName`` and ``LastName`` on every load and write.
+COMPUTED_NAME_OBJECTS = frozenset({"User", "Contact", "Lead"})
 SORTED_INDEX_FIELDS = frozenset({"SystemModstamp", "LastModifiedDate", "CreatedDate", "Id"})
 #: Hash indexes built at load: field -> key kind ("ci" case-insensitive, like SOQL ``=`` and
 #: Salesforce's default for unique external ids; "exact" for ids and other non-text values).
@@ -470,7 +464,7 @@ class Store:
                 if rid in explicit:
                     raise ValueError(f"scenario {name} Id {raw_id} appears twice")
                 explicit.add(rid)
-        computed_name = name in ("User", "Contact", "Lead")
+        computed_name = name in COMPUTED_NAME_OBJECTS
         records = table.records
         for row in rows:
             rec = template.copy()
@@ -711,15 +705,7 @@ class Store:
             rec["OwnerId"] = ctx.user_id
         if "RecordTypeId" in rec and rec["RecordTypeId"] is None:
             rec["RecordTypeId"] = self._default_record_type(obj_name)
-        if obj_name == "Lead":
-            self._assign_lead(rec, ctx, creating=True)
-        if obj_name == "Opportunity":
-            self._derive_opportunity(
-                rec, values, stage_changed=True, probability_given="Probability" in values
-            )
-        if obj_name in ("User", "Contact", "Lead"):
-            rec["Name"] = _full_name(rec)
-        self._validate(obj, rec, None, values)
+        self._derive_and_validate(obj, rec, None, values, ctx)
         rid = table.next_id()
         stamp = ctx.stamp()
         rec.update(
@@ -759,16 +745,7 @@ class Store:
         values = self.resolve_write(obj, data, creating=False, from_csv=from_csv)
         rec = dict(current)
         rec.update(values)
-        if obj_name == "Lead":
-            self._assign_lead(rec, ctx, creating=False)
-        if obj_name == "Opportunity":
-            stage_changed = "StageName" in values and values["StageName"] != current["StageName"]
-            self._derive_opportunity(
-                rec, values, stage_changed=stage_changed, probability_given="Probability" in values
-            )
-        if obj_name in ("User", "Contact", "Lead"):
-            rec["Name"] = _full_name(rec)
-        self._validate(obj, rec, current, values)
+        self._derive_and_validate(obj, rec, current, values, ctx)
         stamp = ctx.stamp()
         rec.update(LastModifiedDate=stamp, SystemModstamp=stamp, LastModifiedById=ctx.user_id)
         self._apply(table, current, rec)
@@ -907,6 +884,32 @@ class Store:
             sindex.remove((rec[name], rid))
 
     # -- rules -----------------------------------------------------------------------------------
+    def _derive_and_validate(
+        self,
+        obj: SObjectType,
+        rec: Record,
+        current: Record | None,
+        values: Mapping[str, Any],
+        ctx: WriteContext,
+    ) -> None:
+        """What every write does to the merged record ``rec`` before it is stored, in the same
+        order for an insert (``current`` is None) and an update: Lead assignment, the fields an
+        Opportunity derives from its stage (only when the stage is new or changes), the computed
+        ``Name``, then validation of the result.
+        """
+        if obj.name == "Lead":
+            self._assign_lead(rec, ctx, creating=current is None)
+        if obj.name == "Opportunity":
+            stage_changed = current is None or (
+                "StageName" in values and values["StageName"] != current["StageName"]
+            )
+            self._derive_opportunity(
+                rec, values, stage_changed=stage_changed, probability_given="Probability" in values
+            )
+        if obj.name in COMPUTED_NAME_OBJECTS:
+            rec["Name"] = _full_name(rec)
+        self._validate(obj, rec, current, values)
+
     def _assign_lead(self, rec: Record, ctx: WriteContext, *, creating: bool) -> None:
         """Run the Lead assignment rule the request asks for (see module docstring)."""
         if ctx.assignment is None:

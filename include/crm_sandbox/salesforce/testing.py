@@ -4,6 +4,8 @@
   that need Salesforce-only options without the HubSpot emulator);
 * :class:`SandboxSession` wraps a running sandbox's Salesforce side: real simple-salesforce
   clients plus the ``/__sandbox/`` control plane (reset, faults, stats);
+* :func:`session_fixtures` makes the pytest fixtures every Salesforce test module starts with
+  (one sandbox per module, reset before each test, a client);
 * :func:`sample_scenario` is a small org exercising every object and rule the emulator knows.
 """
 
@@ -22,7 +24,7 @@ import requests
 from crm_sandbox.salesforce.app import create_app
 from crm_sandbox.salesforce.ids import make_id
 from crm_sandbox.salesforce.schema import DEFAULT_STAGES, build_schema
-from crm_sandbox.server import _ThreadedServer
+from crm_sandbox.server import _ThreadedServer, running_sandbox
 from crm_sandbox.tls import make_tls_files
 
 
@@ -77,6 +79,46 @@ class SandboxSession:
     def stats(self) -> dict[str, Any]:
         result: dict[str, Any] = self.control("GET", "stats")
         return result
+
+
+def session_fixtures(*, airflow_env: bool = False) -> tuple[object, object, object]:
+    """The ``sandbox``, ``_fresh`` and ``sf`` pytest fixtures of a Salesforce emulator test module.
+
+    Unpack them at module level, where pytest collects fixtures::
+
+        sandbox, _fresh, sf = session_fixtures()
+
+    * ``sandbox`` (module scope): both emulators serving :func:`sample`, as a
+      :class:`SandboxSession`; one server per module keeps the suite fast. With ``airflow_env``
+      the sandbox's Airflow connection variables are set while it runs, for tests that go
+      through Airflow's ``SalesforceHook``.
+    * ``_fresh`` (autouse): resets the org before every test, so no test sees another's writes.
+    * ``sf``: a real ``simple_salesforce.Salesforce`` client of the sandbox.
+
+    pytest is imported here, not at module level, because the emulator's benchmark uses this
+    module too (:func:`serve_salesforce`) and must not need it.
+    """
+    import pytest
+
+    @pytest.fixture(scope="module", name="sandbox")
+    def sandbox() -> Iterator[SandboxSession]:
+        with running_sandbox(sample()) as endpoints, pytest.MonkeyPatch.context() as mp:
+            if airflow_env:
+                for key, value in endpoints.airflow_env().items():
+                    mp.setenv(key, value)
+            session = SandboxSession(endpoints.salesforce_url, endpoints.ca_bundle)
+            yield session
+            session.close()
+
+    @pytest.fixture(autouse=True, name="_fresh")
+    def fresh(sandbox: SandboxSession) -> None:
+        sandbox.reset()
+
+    @pytest.fixture(name="sf")
+    def sf(sandbox: SandboxSession) -> Any:
+        return sandbox.client()
+
+    return sandbox, fresh, sf
 
 
 @dataclass(frozen=True)

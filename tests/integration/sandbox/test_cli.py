@@ -256,7 +256,7 @@ def test_check_names_the_bad_key(home: Path, tmp_path: Path) -> None:
     assert "salesforce.Acount: unknown key" in result.stderr
     ok = run_cli("check", "demo", home=home)
     assert ok.returncode == 0, ok.stderr
-    assert "salesforce.Account: 14" in ok.stdout
+    assert "salesforce.Account: 15" in ok.stdout
 
 
 # -- serve -----------------------------------------------------------------------------------------

@@ -9,12 +9,11 @@ see association changes (DEAL-6, DEAL-7); archiving a record drops its edges fro
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import hubspot
 import pytest
-from crm_sandbox.hubspot.testing import hubspot_sandbox, sandbox_call
+from crm_sandbox.hubspot.testing import client_fixtures, hubspot_sandbox
 from hubspot.crm.associations.v4 import (
     ApiException as AssociationsApiException,
 )
@@ -58,16 +57,7 @@ SCENARIO: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="module")
-def base_url() -> Iterator[str]:
-    with hubspot_sandbox(SCENARIO) as url:
-        yield url
-
-
-@pytest.fixture
-def client(base_url: str) -> hubspot.HubSpot:
-    sandbox_call(base_url, "POST", "reset")
-    return hubspot.HubSpot(access_token="test-token", host=base_url)
+base_url, client = client_fixtures(SCENARIO)
 
 
 def edges(client: hubspot.HubSpot, from_type: str, from_id: str, to_type: str) -> dict[str, list[int]]:
@@ -77,6 +67,18 @@ def edges(client: hubspot.HubSpot, from_type: str, from_id: str, to_type: str) -
 
 def spec(type_id: int) -> AssociationSpec:
     return AssociationSpec(association_category="HUBSPOT_DEFINED", association_type_id=type_id)
+
+
+def labelled(from_id: str, to_ids: list[str], type_id: int) -> BatchInputPublicAssociationMultiPost:
+    """A v4 batch body pairing ``from_id`` with each of ``to_ids`` under one HubSpot-defined type."""
+    return BatchInputPublicAssociationMultiPost(
+        inputs=[
+            PublicAssociationMultiPost(
+                _from=PublicObjectId(id=from_id), to=PublicObjectId(id=to_id), types=[spec(type_id)]
+            )
+            for to_id in to_ids
+        ]
+    )
 
 
 def test_edges_are_visible_from_both_sides_with_reverse_types(client: hubspot.HubSpot) -> None:
@@ -173,20 +175,7 @@ def test_batch_read_reports_records_without_associations(client: hubspot.HubSpot
 
 def test_batch_create_and_archive(client: hubspot.HubSpot) -> None:
     batch = client.crm.associations.v4.batch_api
-    created = batch.create(
-        "deals",
-        "contacts",
-        BatchInputPublicAssociationMultiPost(
-            inputs=[
-                PublicAssociationMultiPost(
-                    _from=PublicObjectId(id="31"), to=PublicObjectId(id="22"), types=[spec(3)]
-                ),
-                PublicAssociationMultiPost(
-                    _from=PublicObjectId(id="31"), to=PublicObjectId(id="23"), types=[spec(3)]
-                ),
-            ]
-        ),
-    )
+    created = batch.create("deals", "contacts", labelled("31", ["22", "23"], 3))
     assert sorted(r.to_object_id for r in created.results) == ["22", "23"]
     assert edges(client, "deals", "31", "contacts") == {"21": [3], "22": [3], "23": [3]}
     batch.archive(
@@ -203,18 +192,7 @@ def test_batch_create_and_archive(client: hubspot.HubSpot) -> None:
 
 def test_batch_create_with_a_bad_input_is_207(client: hubspot.HubSpot) -> None:
     response, status, _ = client.crm.associations.v4.batch_api.create_with_http_info(
-        "deals",
-        "contacts",
-        BatchInputPublicAssociationMultiPost(
-            inputs=[
-                PublicAssociationMultiPost(
-                    _from=PublicObjectId(id="31"), to=PublicObjectId(id="22"), types=[spec(3)]
-                ),
-                PublicAssociationMultiPost(
-                    _from=PublicObjectId(id="31"), to=PublicObjectId(id="404"), types=[spec(3)]
-                ),
-            ]
-        ),
+        "deals", "contacts", labelled("31", ["22", "404"], 3)
     )
     assert status == 207
     assert [r.to_object_id for r in response.results] == ["22"]
@@ -251,19 +229,7 @@ def test_batch_limits(client: hubspot.HubSpot) -> None:
 
 
 def test_archiving_a_label_keeps_the_unlabeled_edge(client: hubspot.HubSpot) -> None:
-    from hubspot.crm.associations.v4 import BatchInputPublicAssociationMultiPost as LabelBatch
-
-    client.crm.associations.v4.batch_api.archive_labels(
-        "contacts",
-        "companies",
-        LabelBatch(
-            inputs=[
-                PublicAssociationMultiPost(
-                    _from=PublicObjectId(id="21"), to=PublicObjectId(id="11"), types=[spec(1)]
-                )
-            ]
-        ),
-    )
+    client.crm.associations.v4.batch_api.archive_labels("contacts", "companies", labelled("21", ["11"], 1))
     assert edges(client, "contacts", "21", "companies") == {"11": [279]}
     assert edges(client, "companies", "11", "contacts") == {"21": [280], "22": [280]}
 

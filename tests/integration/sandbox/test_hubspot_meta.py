@@ -8,12 +8,11 @@ and stages to create ``Salesforce - <record type>`` pipelines (DEAL-2), and prop
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import hubspot
 import pytest
-from crm_sandbox.hubspot.testing import hubspot_sandbox, sandbox_call
+from crm_sandbox.hubspot.testing import client_fixtures
 from hubspot.crm.deals import SimplePublicObjectInput as DealInput
 from hubspot.crm.deals import SimplePublicObjectInputForCreate as DealCreate
 from hubspot.crm.owners import ApiException as OwnersApiException
@@ -46,16 +45,7 @@ SCENARIO: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="module")
-def base_url() -> Iterator[str]:
-    with hubspot_sandbox(SCENARIO) as url:
-        yield url
-
-
-@pytest.fixture
-def client(base_url: str) -> hubspot.HubSpot:
-    sandbox_call(base_url, "POST", "reset")
-    return hubspot.HubSpot(access_token="test-token", host=base_url)
+base_url, client = client_fixtures(SCENARIO)
 
 
 def error_of(exc: Exception) -> dict[str, Any]:

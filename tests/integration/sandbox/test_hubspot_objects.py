@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import hubspot
 import pytest
-from crm_sandbox.hubspot.testing import hubspot_sandbox, sandbox_call
+from crm_sandbox.hubspot.testing import client_fixtures
 from hubspot.crm.contacts import (
     ApiException,
     BatchInputSimplePublicObjectBatchInput,
@@ -110,16 +109,7 @@ SCENARIO: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="module")
-def base_url() -> Iterator[str]:
-    with hubspot_sandbox(SCENARIO) as url:
-        yield url
-
-
-@pytest.fixture
-def client(base_url: str) -> hubspot.HubSpot:
-    sandbox_call(base_url, "POST", "reset")
-    return hubspot.HubSpot(access_token="test-token", host=base_url)
+base_url, client = client_fixtures(SCENARIO)
 
 
 def body(exc: ApiException | DealsApiException) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import hubspot
 import pytest
-from crm_sandbox.hubspot.testing import hubspot_sandbox, sandbox_call
+from crm_sandbox.hubspot.testing import client_fixtures, hubspot_sandbox
 from hubspot.crm.contacts import ApiException, PublicObjectSearchRequest, SimplePublicObjectInput
 
 
@@ -40,16 +40,7 @@ SCENARIO: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="module")
-def base_url() -> Iterator[str]:
-    with hubspot_sandbox(SCENARIO) as url:
-        yield url
-
-
-@pytest.fixture
-def client(base_url: str) -> hubspot.HubSpot:
-    sandbox_call(base_url, "POST", "reset")
-    return hubspot.HubSpot(access_token="test-token", host=base_url)
+base_url, client = client_fixtures(SCENARIO)
 
 
 def search(client: hubspot.HubSpot, *groups: list[dict[str, Any]], **kwargs: Any) -> Any:

@@ -6,35 +6,18 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from crm_sandbox.salesforce.testing import SandboxSession, sample
-from crm_sandbox.server import running_sandbox
+from crm_sandbox.salesforce.testing import SandboxSession, session_fixtures
 from simple_salesforce.bulk2 import LineEnding
 from simple_salesforce.exceptions import SalesforceOperationError
 
 WAIT = 0.01  # simple-salesforce sleeps this long before its first job poll
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxSession]:
-    with running_sandbox(sample()) as endpoints:
-        session = SandboxSession(endpoints.salesforce_url, endpoints.ca_bundle)
-        yield session
-        session.close()
-
-
-@pytest.fixture(autouse=True)
-def _fresh(sandbox: SandboxSession) -> None:
-    sandbox.reset()
-
-
-@pytest.fixture
-def sf(sandbox: SandboxSession) -> Any:
-    return sandbox.client()
+sandbox, _fresh, sf = session_fixtures()
 
 
 def rows(page: str) -> list[dict[str, str]]:

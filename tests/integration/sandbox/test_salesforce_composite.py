@@ -4,33 +4,16 @@ external id (DEAL-5 relies on it), retrieve and the 200-record limit."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from crm_sandbox.salesforce.testing import SandboxSession, sample
-from crm_sandbox.server import running_sandbox
+from crm_sandbox.salesforce.testing import session_fixtures
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 ROLLED_BACK = "ALL_OR_NONE_OPERATION_ROLLED_BACK"
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxSession]:
-    with running_sandbox(sample()) as endpoints:
-        session = SandboxSession(endpoints.salesforce_url, endpoints.ca_bundle)
-        yield session
-        session.close()
-
-
-@pytest.fixture(autouse=True)
-def _fresh(sandbox: SandboxSession) -> None:
-    sandbox.reset()
-
-
-@pytest.fixture
-def sf(sandbox: SandboxSession) -> Any:
-    return sandbox.client()
+sandbox, _fresh, sf = session_fixtures()
 
 
 def rec(sobject: str, **fields: Any) -> dict[str, Any]:

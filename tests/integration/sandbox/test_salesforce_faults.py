@@ -3,12 +3,10 @@ through simple-salesforce: statuses in Salesforce's error shape, one failed reco
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from crm_sandbox.salesforce.testing import SandboxSession, sample
-from crm_sandbox.server import running_sandbox
+from crm_sandbox.salesforce.testing import SandboxSession, session_fixtures
 from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
     SalesforceGeneralError,
@@ -18,22 +16,7 @@ from simple_salesforce.exceptions import (
 QUERY_PATH = r"/services/data/v[0-9.]+/query/?$"  # simple-salesforce adds the slash
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxSession]:
-    with running_sandbox(sample()) as endpoints:
-        session = SandboxSession(endpoints.salesforce_url, endpoints.ca_bundle)
-        yield session
-        session.close()
-
-
-@pytest.fixture(autouse=True)
-def _fresh(sandbox: SandboxSession) -> None:
-    sandbox.reset()
-
-
-@pytest.fixture
-def sf(sandbox: SandboxSession) -> Any:
-    return sandbox.client()
+sandbox, _fresh, sf = session_fixtures()
 
 
 @pytest.mark.parametrize(

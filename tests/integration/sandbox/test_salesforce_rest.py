@@ -7,14 +7,12 @@ own exception classes, Lead assignment (OWN-2, OWN-3) and Airflow's SalesforceHo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from crm_sandbox.generate import salesforce_id_checksum
-from crm_sandbox.salesforce.testing import SandboxSession, sample, serve_salesforce
-from crm_sandbox.server import running_sandbox
+from crm_sandbox.salesforce.testing import SandboxSession, sample, serve_salesforce, session_fixtures
 from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
     SalesforceGeneralError,
@@ -24,25 +22,7 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxSession]:
-    with running_sandbox(sample()) as endpoints, pytest.MonkeyPatch.context() as mp:
-        for key, value in endpoints.airflow_env().items():
-            mp.setenv(key, value)
-        session = SandboxSession(endpoints.salesforce_url, endpoints.ca_bundle)
-        yield session
-        session.close()
-
-
-@pytest.fixture(autouse=True)
-def _fresh(sandbox: SandboxSession) -> None:
-    sandbox.reset()
-
-
-@pytest.fixture
-def sf(sandbox: SandboxSession) -> Any:
-    return sandbox.client()
+sandbox, _fresh, sf = session_fixtures(airflow_env=True)
 
 
 def one(sf: Any, soql: str) -> dict[str, Any]:

@@ -9,27 +9,10 @@ from typing import Any
 import pytest
 from crm_sandbox.salesforce.errors import ApiError
 from crm_sandbox.salesforce.soql import Condition, parse
-from crm_sandbox.salesforce.testing import SandboxSession, sample, serve_salesforce
-from crm_sandbox.server import running_sandbox
+from crm_sandbox.salesforce.testing import SandboxSession, serve_salesforce, session_fixtures
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxSession]:
-    with running_sandbox(sample()) as endpoints:
-        session = SandboxSession(endpoints.salesforce_url, endpoints.ca_bundle)
-        yield session
-        session.close()
-
-
-@pytest.fixture(autouse=True)
-def _fresh(sandbox: SandboxSession) -> None:
-    sandbox.reset()
-
-
-@pytest.fixture
-def sf(sandbox: SandboxSession) -> Any:
-    return sandbox.client()
+sandbox, _fresh, sf = session_fixtures()
 
 
 def names(sf: Any, soql: str, field: str = "Name") -> list[str]:

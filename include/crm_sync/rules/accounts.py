@@ -34,10 +34,11 @@ from crm_sync.plan import concat_plans
 from crm_sync.rules._common import (
     alive,
     associations,
-    create_field_columns,
-    field_dicts,
+    first_link_rows,
+    hubspot_create_rows,
     link_pairs,
     plan_rows,
+    salesforce_create_rows,
 )
 from crm_sync.rules.contacts import ContactsResult
 from crm_sync.rules.inputs import RuleInputs
@@ -54,12 +55,7 @@ from crm_sync.rules.normalize import (
     salesforce_ids18,
     values_of,
 )
-from crm_sync.rules.owners import (
-    OwnerMap,
-    new_record_owner_fields,
-    owner_at_first_link,
-    owner_for_new_sf_record,
-)
+from crm_sync.rules.owners import OwnerMap
 from crm_sync.settings import SyncConfig
 
 IntArray = npt.NDArray[np.int64]
@@ -743,68 +739,20 @@ def _account_link_rows(
     pairs = new_links.reset_index(drop=True)
     a = acc.set_index("sf_id")
     c = co.set_index("hs_id")
-    sf_owner = pairs["sf_id"].map(a["owner"])
-    hs_owner = pairs["hs_id"].map(c["owner"])
-    decision = owner_at_first_link(sf_owner, hs_owner, owners)
     eligibility = pairs["sf_id"].map(_eligibility_rule(acc).set_axis(acc["sf_id"]))
-    own4 = (decision["hubspot_owner_id"].notna() | decision["OwnerId"].notna()).to_numpy()
-    rules = pd.Series(
-        [
-            [r for r in (*(rules_first or (e, "ACC-3")), "OWN-4" if o else "") if r]
-            for e, o in zip(eligibility.fillna(""), own4, strict=True)
-        ],
-        dtype=object,
+    pairs = pairs.assign(
+        sf_object="Account",
+        owner=pairs["sf_id"].map(a["owner"]),
+        hs_ref=pairs["sf_id"].map(a["hs_ref"]),
+        hs_owner=pairs["hs_id"].map(c["owner"]),
+        sf_ref=pairs["hs_id"].map(c["sf_ref"]),
     )
-    current_ref = pairs["hs_id"].map(c["sf_ref"])
-    current_hs_ref = pairs["sf_id"].map(a["hs_ref"])
-    hs_fields = field_dicts(
-        len(pairs),
-        {
-            "salesforceaccountid": pairs["sf_id"].where(current_ref != pairs["sf_id"]),
-            "hubspot_owner_id": decision["hubspot_owner_id"],
-        },
-    )
-    sf_fields = field_dicts(
-        len(pairs),
-        {
-            "HubSpot_Id__c": pairs["hs_id"].where(current_hs_ref != pairs["hs_id"]),
-            "OwnerId": decision["OwnerId"],
-        },
-    )
-    skipped = decision["skip_reason"].notna()
-    return concat_plans(
-        [
-            plan_rows(
-                len(pairs),
-                target="hubspot",
-                object="companies",
-                action="link",
-                rules=rules,
-                source_id=pairs["sf_id"],
-                target_id=pairs["hs_id"],
-                fields=hs_fields,
-            ),
-            plan_rows(
-                len(pairs),
-                target="salesforce",
-                object="Account",
-                action="link",
-                rules=rules,
-                source_id=pairs["hs_id"],
-                target_id=pairs["sf_id"],
-                fields=sf_fields,
-            ),
-            plan_rows(
-                int(skipped.sum()),
-                target="hubspot",
-                object="companies",
-                action="skip",
-                rules=["OWN-4"],
-                source_id=pairs.loc[skipped, "sf_id"],
-                target_id=pairs.loc[skipped, "hs_id"],
-                reason=decision.loc[skipped, "skip_reason"],
-            ),
-        ]
+    return first_link_rows(
+        pairs,
+        owners,
+        hs_object="companies",
+        link_properties={"Account": "salesforceaccountid"},
+        base_rules=[[r for r in (rules_first or (e, "ACC-3")) if r] for e in eligibility.fillna("")],
     )
 
 
@@ -812,31 +760,15 @@ def _company_create_rows(
     creators: pd.DataFrame, inputs: RuleInputs, config: SyncConfig, owners: OwnerMap
 ) -> pd.DataFrame:
     """ACC-1/ACC-2: HubSpot companies created from Accounts (mapped fields, link, owner)."""
-    if creators.empty:
-        return concat_plans([])
-    rows = inputs.sf_account.iloc[creators["row"].to_numpy()].reset_index(drop=True)
-    columns = create_field_columns(
-        rows, config.mappings("accounts"), "hubspot", sf_object="Account", hs_object="companies"
-    )
-    columns["salesforceaccountid"] = creators["sf_id"]
-    owner = owners.to_hubspot(creators["owner"])
-    columns["hubspot_owner_id"] = owner
-    eligibility = _eligibility_rule(creators)
-    rules = pd.Series(
-        [
-            [e, "ACC-3", "OWN-5"] if o else [e, "ACC-3"]
-            for e, o in zip(eligibility, owner.notna(), strict=True)
-        ],
-        dtype=object,
-    )
-    return plan_rows(
-        len(creators),
-        target="hubspot",
-        object="companies",
-        action="create",
-        rules=rules,
-        source_id=creators["sf_id"],
-        fields=field_dicts(len(creators), columns),
+    return hubspot_create_rows(
+        creators,
+        inputs.sf_account,
+        owners,
+        sf_object="Account",
+        hs_object="companies",
+        mappings=config.mappings("accounts"),
+        link_property="salesforceaccountid",
+        base_rules=[[e, "ACC-3"] for e in _eligibility_rule(creators)],
     )
 
 
@@ -1047,38 +979,16 @@ def _account_create_rows(
     creating: pd.DataFrame, inputs: RuleInputs, config: SyncConfig, owners: OwnerMap
 ) -> pd.DataFrame:
     """ACC-4: SF Accounts created from HubSpot companies, owners per OWN-1..OWN-3."""
-    if creating.empty:
-        return concat_plans([])
-    decision = owner_for_new_sf_record(creating["owner"], "Account", owners)
-    bad = decision["quarantine_reason"].notna().to_numpy()
-    quarantined = plan_rows(
-        int(bad.sum()),
-        target="salesforce",
-        object="Account",
-        action="quarantine",
-        rules=pd.Series([["ACC-4", r] for r in decision.loc[bad, "owner_rule"]], dtype=object),
-        source_id=creating.loc[bad, "hs_id"],
-        reason=decision.loc[bad, "quarantine_reason"],
+    plan, _ = salesforce_create_rows(
+        creating,
+        inputs.hs_company,
+        owners,
+        sf_object="Account",
+        hs_object="companies",
+        mappings=config.mappings("accounts"),
+        rule="ACC-4",
     )
-    ok = ~bad
-    chosen = creating[ok].reset_index(drop=True)
-    decision = decision[ok].reset_index(drop=True)
-    rows = inputs.hs_company.iloc[chosen["row"].to_numpy()].reset_index(drop=True)
-    columns = create_field_columns(
-        rows, config.mappings("accounts"), "salesforce", sf_object="Account", hs_object="companies"
-    )
-    columns["HubSpot_Id__c"] = chosen["hs_id"]
-    columns.update(new_record_owner_fields(decision, "Account"))
-    created = plan_rows(
-        len(chosen),
-        target="salesforce",
-        object="Account",
-        action="create",
-        rules=pd.Series([["ACC-4", r] for r in decision["owner_rule"]], dtype=object),
-        source_id=chosen["hs_id"],
-        fields=field_dicts(len(chosen), columns),
-    )
-    return concat_plans([quarantined, created])
+    return plan
 
 
 # ============================================================================ composition

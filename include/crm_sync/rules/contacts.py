@@ -30,7 +30,16 @@ import numpy as np
 import pandas as pd
 
 from crm_sync.plan import concat_plans
-from crm_sync.rules._common import alive, create_field_columns, field_dicts, link_pairs, plan_rows
+from crm_sync.rules._common import (
+    Side,
+    alive,
+    first_link_rows,
+    hubspot_create_rows,
+    link_pairs,
+    plan_rows,
+    salesforce_create_rows,
+    screen,
+)
 from crm_sync.rules.inputs import RuleInputs
 from crm_sync.rules.merge import created_refs
 from crm_sync.rules.normalize import (
@@ -43,13 +52,7 @@ from crm_sync.rules.normalize import (
     salesforce_ids18,
     values_of,
 )
-from crm_sync.rules.owners import (
-    ASSIGNMENT_RULE_FIELD,
-    OwnerMap,
-    new_record_owner_fields,
-    owner_at_first_link,
-    owner_for_new_sf_record,
-)
+from crm_sync.rules.owners import ASSIGNMENT_RULE_FIELD, OwnerMap
 from crm_sync.settings import InclusionCondition, SyncConfig
 
 #: Columns of :attr:`ContactsResult.pairs`.
@@ -328,36 +331,8 @@ def match_contacts(inputs: RuleInputs, config: SyncConfig, owners: OwnerMap) -> 
     new_links = pairs[pairs["how"] != "linked"]
     plans.append(_link_rows(new_links, hs_idx, owners))
 
-    # SF records left over.
-    rest_sf = sf[~sf["key"].isin(paired_sf)]
-    rest_sf, broken_rows = _split(rest_sf, rest_sf["key"].isin(broken_sf))
-    plans.append(
-        plan_rows(
-            len(broken_rows),
-            target="hubspot",
-            object="contacts",
-            action="skip",
-            rules=["CON-3"],
-            source_id=broken_rows["sf_id"],
-            reason="CON-3: the HubSpot contact this "
-            + broken_rows["sf_object"]
-            + " was linked to is deleted; it is not re-created",
-        )
-    )
-    rest_sf, converted = _split(rest_sf, rest_sf["converted"])
-    plans.append(
-        plan_rows(
-            len(converted),
-            target="hubspot",
-            object="contacts",
-            action="skip",
-            rules=["CON-1"],
-            source_id=converted["sf_id"],
-            reason="CON-1: converted Lead; the Contact it was converted to syncs instead",
-        )
-    )
-    # HubSpot allows one contact per email: an SF record whose email a live HubSpot contact
-    # already has cannot create another one.
+    # SF records left over. HubSpot allows one contact per email: an SF record whose email a
+    # live HubSpot contact already has cannot create another one.
     pair_by_hs = pairs.dropna(subset=["hs_id"]).drop_duplicates("hs_id").set_index("hs_id")
     taken = pd.concat(
         [
@@ -368,39 +343,44 @@ def match_contacts(inputs: RuleInputs, config: SyncConfig, owners: OwnerMap) -> 
     ).drop_duplicates("email")
     taken["by_object"] = taken["hs_id"].map(pair_by_hs["sf_object"]).astype("str")
     taken["by_id"] = taken["hs_id"].map(pair_by_hs["sf_id"]).astype("str")
-    rest_sf, shadowed = _split(rest_sf, rest_sf["email"].isin(taken["email"]))
-    shadowed = shadowed.merge(taken, on="email", how="left")
-    synced_with = (" and syncs with " + shadowed["by_object"] + " " + shadowed["by_id"]).fillna("")
-    plans.append(
-        plan_rows(
-            len(shadowed),
-            target="hubspot",
-            object="contacts",
-            action="skip",
-            rules=["CON-1"],
-            source_id=shadowed["sf_id"],
-            target_id=shadowed["hs_id"],
-            reason="CON-1: HubSpot contact "
-            + shadowed["hs_id"]
-            + " already has this email"
-            + synced_with
-            + " (a Contact is preferred over a Lead, then the most recently modified)",
-        )
+    rest_sf = sf[~sf["key"].isin(paired_sf)]
+    to_hs = Side("hubspot", "contacts", rest_sf["sf_id"])
+    # Their rows name the HubSpot contact that already holds the email.
+    holder = Side(
+        "hubspot", "contacts", rest_sf["sf_id"], rest_sf["email"].map(taken.set_index("email")["hs_id"])
     )
-    rest_sf, no_email = _split(rest_sf, rest_sf["email"].isna())
-    plans.append(
-        plan_rows(
-            len(no_email),
-            target="hubspot",
-            object="contacts",
-            action="quarantine",
-            rules=["CON-3"],
-            source_id=no_email["sf_id"],
-            reason="CON-3: Salesforce "
-            + no_email["sf_object"]
-            + " has no valid email; HubSpot contacts are matched and created by email",
-        )
+    sf_open = screen(
+        plans,
+        to_hs.skip(
+            ["CON-3"],
+            rest_sf["key"].isin(broken_sf),
+            lambda hit: (
+                "CON-3: the HubSpot contact this "
+                + rest_sf["sf_object"][hit]
+                + " was linked to is deleted; it is not re-created"
+            ),
+        ),
+        to_hs.skip(
+            ["CON-1"],
+            rest_sf["converted"],
+            "CON-1: converted Lead; the Contact it was converted to syncs instead",
+        ),
+        holder.skip(
+            ["CON-1"],
+            rest_sf["email"].isin(taken["email"]),
+            lambda hit: _shadowed_reason(rest_sf[hit], taken),
+        ),
+        to_hs.quarantine(
+            ["CON-3"],
+            rest_sf["email"].isna(),
+            lambda hit: (
+                "CON-3: Salesforce "
+                + rest_sf["sf_object"][hit]
+                + " has no valid email; HubSpot contacts are matched and created by email"
+            ),
+        ),
     )
+    rest_sf = rest_sf[sf_open]
     ordered = _prefer(rest_sf, "email")
     creators = ordered.drop_duplicates("email")
     duplicates = ordered[~ordered["key"].isin(creators["key"])]
@@ -431,44 +411,29 @@ def match_contacts(inputs: RuleInputs, config: SyncConfig, owners: OwnerMap) -> 
 
     # HubSpot contacts left over: CON-2.
     rest_hs = hs[~hs["hs_id"].isin(paired_hs)]
-    rest_hs, broken_hs_rows = _split(rest_hs, rest_hs["hs_id"].isin(broken_hs))
-    plans.append(
-        plan_rows(
-            len(broken_hs_rows),
-            target="salesforce",
-            object=default_object,
-            action="skip",
-            rules=["CON-2"],
-            source_id=broken_hs_rows["hs_id"],
-            reason="CON-2: the Salesforce record this contact was linked to is deleted; it is not re-created",
-        )
-    )
-    rest_hs, not_qualified = _split(rest_hs, ~rest_hs["qualifies"])
-    plans.append(
-        plan_rows(
-            len(not_qualified),
-            target="salesforce",
-            object=default_object,
-            action="skip",
-            rules=["CON-2"],
-            source_id=not_qualified["hs_id"],
-            reason="CON-2: does not qualify for the inclusion list: "
-            + not_qualified["failure"].astype("str"),
-        )
-    )
-    rest_hs, hs_no_email = _split(rest_hs, rest_hs["email"].isna())
-    plans.append(
-        plan_rows(
-            len(hs_no_email),
-            target="salesforce",
-            object=default_object,
-            action="quarantine",
-            rules=["CON-1", "CON-2"],
-            source_id=hs_no_email["hs_id"],
-            reason="CON-1: HubSpot contact qualifies for the inclusion list but has no valid email; "
+    to_sf = Side("salesforce", default_object, rest_hs["hs_id"])
+    hs_open = screen(
+        plans,
+        to_sf.skip(
+            ["CON-2"],
+            rest_hs["hs_id"].isin(broken_hs),
+            "CON-2: the Salesforce record this contact was linked to is deleted; it is not re-created",
+        ),
+        to_sf.skip(
+            ["CON-2"],
+            ~rest_hs["qualifies"],
+            lambda hit: (
+                "CON-2: does not qualify for the inclusion list: " + rest_hs["failure"][hit].astype("str")
+            ),
+        ),
+        to_sf.quarantine(
+            ["CON-1", "CON-2"],
+            rest_hs["email"].isna(),
+            "CON-1: HubSpot contact qualifies for the inclusion list but has no valid email; "
             "contacts are matched by email",
-        )
+        ),
     )
+    rest_hs = rest_hs[hs_open]
     sf_creates, created_ok = _salesforce_create_rows(rest_hs, inputs, config, owners)
     plans.append(sf_creates)
 
@@ -503,18 +468,25 @@ def match_contacts(inputs: RuleInputs, config: SyncConfig, owners: OwnerMap) -> 
     return ContactsResult(plan=concat_plans(plans), pairs=all_pairs, qualifies=qualifies)
 
 
-def _split(frame: pd.DataFrame, mask: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(rows where ``mask`` is False, rows where it is True)."""
-    mask = mask.fillna(False).astype(bool)
-    return frame[~mask], frame[mask]
+def _shadowed_reason(shadowed: pd.DataFrame, taken: pd.DataFrame) -> pd.Series:
+    """CON-1: which HubSpot contact already has the email of these SF records (and what it syncs with)."""
+    shadowed = shadowed.merge(taken, on="email", how="left")
+    synced_with = (" and syncs with " + shadowed["by_object"] + " " + shadowed["by_id"]).fillna("")
+    return (
+        "CON-1: HubSpot contact "
+        + shadowed["hs_id"]
+        + " already has this email"
+        + synced_with
+        + " (a Contact is preferred over a Lead, then the most recently modified)"
+    )
 
 
 def _link_rows(new_links: pd.DataFrame, hs_idx: pd.DataFrame, owners: OwnerMap) -> pd.DataFrame:
-    """Two ``link`` rows per newly found pair, with OWN-4 owner fields and skips."""
+    """CON-1: two ``link`` rows per newly found pair, with OWN-4 owner fields and skips (Leads
+    also carry ``_use_assignment_rule: False``: an existing Lead is not reassigned)."""
     if new_links.empty:
         return concat_plans([])
     new_links = new_links.reset_index(drop=True)
-    decision = owner_at_first_link(new_links["owner"], new_links["hs_owner"], owners)
     current_prop = pd.Series(
         np.where(
             new_links["sf_object"] == "Contact",
@@ -523,72 +495,20 @@ def _link_rows(new_links: pd.DataFrame, hs_idx: pd.DataFrame, owners: OwnerMap) 
         ),
         index=new_links.index,
     )
-    hs_fields = field_dicts(
-        len(new_links),
-        {
-            "salesforcecontactid": new_links["sf_id"].where(
-                (new_links["sf_object"] == "Contact") & (current_prop != new_links["sf_id"])
-            ),
-            "salesforceleadid": new_links["sf_id"].where(
-                (new_links["sf_object"] == "Lead") & (current_prop != new_links["sf_id"])
-            ),
-            "hubspot_owner_id": decision["hubspot_owner_id"],
-        },
-    )
-    own4 = (decision["hubspot_owner_id"].notna() | decision["OwnerId"].notna()).to_numpy()
-    rules = pd.Series([["CON-1", "OWN-4"] if o else ["CON-1"] for o in own4], index=new_links.index)
-    plans = [
-        plan_rows(
-            len(new_links),
-            target="hubspot",
-            object="contacts",
-            action="link",
-            rules=rules,
-            source_id=new_links["sf_id"],
-            target_id=new_links["hs_id"],
-            fields=hs_fields,
-        )
-    ]
-    sf_fields = field_dicts(
-        len(new_links),
-        {
-            "HubSpot_Id__c": new_links["hs_id"].where(new_links["hs_ref"] != new_links["hs_id"]),
-            "OwnerId": decision["OwnerId"],
+    return first_link_rows(
+        new_links.assign(sf_ref=current_prop),
+        owners,
+        hs_object="contacts",
+        link_properties=_SF_LINK_PROPERTY,
+        base_rules=[["CON-1"]] * len(new_links),
+        sf_extra={
             ASSIGNMENT_RULE_FIELD: pd.Series(
                 [False if o == "Lead" else None for o in new_links["sf_object"]],
                 index=new_links.index,
                 dtype=object,
-            ),
+            )
         },
     )
-    for sf_object in ("Contact", "Lead"):
-        mask = (new_links["sf_object"] == sf_object).to_numpy()
-        plans.append(
-            plan_rows(
-                int(mask.sum()),
-                target="salesforce",
-                object=sf_object,
-                action="link",
-                rules=rules[mask],
-                source_id=new_links.loc[mask, "hs_id"],
-                target_id=new_links.loc[mask, "sf_id"],
-                fields=[f for f, m in zip(sf_fields, mask, strict=True) if m],
-            )
-        )
-    skipped = decision["skip_reason"].notna()
-    plans.append(
-        plan_rows(
-            int(skipped.sum()),
-            target="hubspot",
-            object="contacts",
-            action="skip",
-            rules=["OWN-4"],
-            source_id=new_links.loc[skipped, "sf_id"],
-            target_id=new_links.loc[skipped, "hs_id"],
-            reason=decision.loc[skipped, "skip_reason"],
-        )
-    )
-    return concat_plans(plans)
 
 
 def _hubspot_create_rows(
@@ -598,31 +518,17 @@ def _hubspot_create_rows(
     plans = []
     for sf_object, source in (("Contact", inputs.sf_contact), ("Lead", inputs.sf_lead)):
         chosen = creators[creators["sf_object"] == sf_object]
-        if chosen.empty:
-            continue
-        rows = source.iloc[chosen["row"].to_numpy()].reset_index(drop=True)
-        chosen = chosen.reset_index(drop=True)
-        columns = create_field_columns(
-            rows,
-            config.mappings(_MAPPING_GROUP[sf_object]),
-            "hubspot",
-            sf_object=sf_object,
-            hs_object="contacts",
-        )
-        columns.setdefault("email", as_text(column(rows, "Email")))
-        columns[_SF_LINK_PROPERTY[sf_object]] = chosen["sf_id"]
-        owner = owners.to_hubspot(chosen["owner"])
-        columns["hubspot_owner_id"] = owner
-        rules = pd.Series([["CON-3", "OWN-5"] if o else ["CON-3"] for o in owner.notna()], dtype=object)
         plans.append(
-            plan_rows(
-                len(chosen),
-                target="hubspot",
-                object="contacts",
-                action="create",
-                rules=rules,
-                source_id=chosen["sf_id"],
-                fields=field_dicts(len(chosen), columns),
+            hubspot_create_rows(
+                chosen,
+                source,
+                owners,
+                sf_object=sf_object,
+                hs_object="contacts",
+                mappings=config.mappings(_MAPPING_GROUP[sf_object]),
+                link_property=_SF_LINK_PROPERTY[sf_object],
+                base_rules=[["CON-3"]] * len(chosen),
+                defaults={"email": "Email"},
             )
         )
     return concat_plans(plans)
@@ -633,42 +539,13 @@ def _salesforce_create_rows(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """CON-2 creates of the default object with OWN-1..3 owners; returns (plan, created rows)."""
     sf_object = config.contacts_default_object
-    if qualified.empty:
-        return concat_plans([]), qualified
-    qualified = qualified.reset_index(drop=True)
-    source = inputs.hs_contact.iloc[qualified["row"].to_numpy()].reset_index(drop=True)
-    decision = owner_for_new_sf_record(qualified["owner"], sf_object, owners)
-    bad = decision["quarantine_reason"].notna().to_numpy()
-    quarantined = plan_rows(
-        int(bad.sum()),
-        target="salesforce",
-        object=sf_object,
-        action="quarantine",
-        rules=pd.Series([["CON-2", r] for r in decision.loc[bad, "owner_rule"]], dtype=object),
-        source_id=qualified.loc[bad, "hs_id"],
-        reason=decision.loc[bad, "quarantine_reason"],
-    )
-    ok = ~bad
-    rows = source[ok].reset_index(drop=True)
-    chosen = qualified[ok].reset_index(drop=True)
-    decision = decision[ok].reset_index(drop=True)
-    columns = create_field_columns(
-        rows,
-        config.mappings(_MAPPING_GROUP[sf_object]),
-        "salesforce",
+    return salesforce_create_rows(
+        qualified,
+        inputs.hs_contact,
+        owners,
         sf_object=sf_object,
         hs_object="contacts",
+        mappings=config.mappings(_MAPPING_GROUP[sf_object]),
+        rule="CON-2",
+        defaults={"Email": "email"},
     )
-    columns.setdefault("Email", as_text(column(rows, "email")))
-    columns["HubSpot_Id__c"] = chosen["hs_id"]
-    columns.update(new_record_owner_fields(decision, sf_object))
-    created = plan_rows(
-        len(chosen),
-        target="salesforce",
-        object=sf_object,
-        action="create",
-        rules=pd.Series([["CON-2", r] for r in decision["owner_rule"]], dtype=object),
-        source_id=chosen["hs_id"],
-        fields=field_dicts(len(chosen), columns),
-    )
-    return concat_plans([quarantined, created]), chosen

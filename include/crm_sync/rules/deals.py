@@ -44,7 +44,16 @@ import numpy as np
 import pandas as pd
 
 from crm_sync.plan import concat_plans, empty_plan
-from crm_sync.rules._common import CREATE_RULES, alive, associations, link_pairs
+from crm_sync.rules._common import (
+    Side,
+    account_companies,
+    alive,
+    associations,
+    create_field_columns,
+    link_pairs,
+    new_record_owners,
+    screen,
+)
 from crm_sync.rules.inputs import RuleInputs
 from crm_sync.rules.merge import (
     SNAPSHOT_COLUMNS,
@@ -52,8 +61,6 @@ from crm_sync.rules.merge import (
     PairSides,
     canonical,
     created_refs,
-    field_type,
-    format_for,
     mapped_fields,
     merge_fields,
     modified_at,
@@ -61,13 +68,12 @@ from crm_sync.rules.merge import (
     owner_skips,
     plan_rows,
     same,
-    value_kind,
     writes_to_plan,
 )
 from crm_sync.rules.normalize import as_text, as_timestamp, column, salesforce_ids18
-from crm_sync.rules.owners import OwnerMap, owner_for_new_sf_record, unmapped_owner_skips
+from crm_sync.rules.owners import OwnerMap, unmapped_owner_skips
 from crm_sync.rules.pipelines import pipeline_keys, stage_lookup
-from crm_sync.settings import FieldMapping, SyncConfig
+from crm_sync.settings import SyncConfig
 
 ASSOC_DEAL_TO_CONTACT = 3
 ASSOC_DEAL_TO_COMPANY = 5
@@ -227,77 +233,6 @@ def _pairs(inputs: RuleInputs, o: pd.DataFrame, d: pd.DataFrame) -> pd.DataFrame
 # --------------------------------------------------------------------------- field helpers
 
 
-def _create_columns(
-    source: pd.DataFrame, mappings: Sequence[FieldMapping], target: str
-) -> tuple[dict[str, pd.Series], list[str]]:
-    """SYNC-2 create fields for ``target`` from ``source`` rows, formatted for the target type."""
-    out: dict[str, pd.Series] = {}
-    names: list[str] = []
-    for m in mappings:
-        if m.rule not in CREATE_RULES[target]:
-            continue
-        sf_type = field_type("salesforce", "Opportunity", m.salesforce)
-        hs_type = field_type("hubspot", "deals", m.hubspot)
-        kind = value_kind(sf_type, hs_type)
-        if target == "hubspot":
-            if m.salesforce not in source.columns:
-                continue
-            raw = source[m.salesforce]
-            out[m.hubspot] = format_for(canonical(raw, kind), kind, hs_type, raw)
-            names.append(m.hubspot)
-        else:
-            if m.hubspot not in source.columns:
-                continue
-            raw = source[m.hubspot]
-            out[m.salesforce] = format_for(canonical(raw, kind), kind, sf_type, raw)
-            names.append(m.salesforce)
-    return out, names
-
-
-def _skip(
-    target: str,
-    obj: str,
-    *,
-    source_id: pd.Series,
-    target_id: pd.Series | None,
-    rule: str,
-    reason: pd.Series | str,
-) -> pd.DataFrame:
-    return plan_rows(
-        target=target,
-        obj=obj,
-        action="skip",
-        values=pd.DataFrame(index=pd.RangeIndex(len(source_id))),
-        source_id=source_id,
-        target_id=target_id,
-        rules=[rule],
-        reason=reason,
-        keep_empty=True,
-    )
-
-
-def _quarantine(
-    target: str,
-    obj: str,
-    *,
-    source_id: pd.Series,
-    target_id: pd.Series | None,
-    rules: Sequence[str],
-    reason: pd.Series,
-) -> pd.DataFrame:
-    return plan_rows(
-        target=target,
-        obj=obj,
-        action="quarantine",
-        values=pd.DataFrame(index=pd.RangeIndex(len(source_id))),
-        source_id=source_id,
-        target_id=target_id,
-        rules=rules,
-        reason=reason,
-        keep_empty=True,
-    )
-
-
 def _assoc_rows(
     *, from_ids: pd.Series, to_type: str, to_ids: pd.Series, type_id: int, source_id: pd.Series, rule: str
 ) -> pd.DataFrame:
@@ -322,9 +257,45 @@ def _assoc_rows(
     )
 
 
-def _stage_reason(d: pd.DataFrame) -> pd.Series:
+#: Reasons of the skip/quarantine rows, shared by linked pairs and unpaired records.
+_SYNC_STOPPED = "; its sync stopped when it left the synced pipelines"
+_NO_PAIR_CURRENCY = (
+    "DEAL-8: multi-currency org and neither side has a currency code; amounts are never synced without one"
+)
+_NO_OPP_CURRENCY = "DEAL-8: multi-currency org and the Opportunity has no CurrencyIsoCode"
+_NO_DEAL_CURRENCY = "DEAL-8: multi-currency org and the deal has no deal_currency_code"
+
+
+def _deal9_reason(enabled_at: pd.Timestamp) -> str:
+    """DEAL-9: why an Opportunity older than sync enabled at does not create a deal."""
     return (
-        "dealstage "
+        f"DEAL-9: created before opportunities sync was enabled ({enabled_at.isoformat()}) "
+        "and not modified since; import it with crm_backfill_opportunities"
+    )
+
+
+def _not_synced_reason(d: pd.DataFrame) -> pd.Series:
+    """DEAL-3: why each deal of ``d`` (outside the synced pipelines) does not sync."""
+    return (
+        "DEAL-3: deal is in pipeline "
+        + d["pipeline"].fillna("(none)").astype("str")
+        + ", which is not a synced pipeline"
+    )
+
+
+def _picklist_reason(o: pd.DataFrame) -> pd.Series:
+    """DEAL-2: why each Opportunity of ``o`` (stage not in the picklist) is quarantined."""
+    return (
+        "DEAL-2: StageName "
+        + o["stage"].fillna("(none)").astype("str")
+        + " is not an active stage of the Salesforce stage picklist"
+    )
+
+
+def _stage_reason(d: pd.DataFrame) -> pd.Series:
+    """DEAL-2: why each deal of ``d`` (stage unknown to its pipeline) is quarantined."""
+    return (
+        "DEAL-2: dealstage "
         + d["dealstage"].fillna("(none)").astype("str")
         + " is not a stage of pipeline "
         + d["pipeline"].fillna("(none)").astype("str")
@@ -444,14 +415,7 @@ def plan_deals(
             columns=list(CLEARED_LINK_COLUMNS),
         )
         plans.append(
-            _skip(
-                "hubspot",
-                "deals",
-                source_id=gone_o["sf_id"],
-                target_id=gone_d["hs_id"],
-                rule="DEAL-4",
-                reason=reason,
-            )
+            Side("hubspot", "deals", gone_o["sf_id"], gone_d["hs_id"]).rows("skip", ["DEAL-4"], reason)
         )
 
     # ---- live pairs ---------------------------------------------------------------------------
@@ -459,78 +423,32 @@ def plan_deals(
     lo = po[live].reset_index(drop=True)
     ld = pd_[live].reset_index(drop=True)
     del po, pd_
-    out_of_pipeline = ~ld["synced"].to_numpy(dtype=bool)
-    if out_of_pipeline.any():
-        plans.append(
-            _skip(
-                "hubspot",
-                "deals",
-                source_id=lo.loc[out_of_pipeline, "sf_id"],
-                target_id=ld.loc[out_of_pipeline, "hs_id"],
-                rule="DEAL-3",
-                reason="DEAL-3: deal is in pipeline "
-                + ld.loc[out_of_pipeline, "pipeline"].fillna("(none)").astype("str")
-                + ", which is not a synced pipeline; its sync stopped when it left the synced pipelines",
-            )
-        )
-    bad_hs_stage = ~out_of_pipeline & ~ld["stage_ok"].to_numpy(dtype=bool)
-    bad_sf_stage = ~out_of_pipeline & ~bad_hs_stage & ~lo["stage_ok"].to_numpy(dtype=bool)
-    no_currency = (
-        ~out_of_pipeline
-        & ~bad_hs_stage
-        & ~bad_sf_stage
-        & multi
-        & (lo["currency"].isna() & ld["currency"].isna()).to_numpy()
+    # A pair that fails a check is reported under the first one (DEAL-3, DEAL-2, DEAL-8); the
+    # rest merge.
+    to_hs = Side("hubspot", "deals", lo["sf_id"], ld["hs_id"])
+    to_sf = Side("salesforce", "Opportunity", ld["hs_id"], lo["sf_id"])
+    ok = screen(
+        plans,
+        to_hs.skip(
+            ["DEAL-3"],
+            ~ld["synced"].to_numpy(dtype=bool),
+            lambda hit: _not_synced_reason(ld[hit]) + _SYNC_STOPPED,
+        ),
+        to_sf.quarantine(
+            ["DEAL-2"], ~ld["stage_ok"].to_numpy(dtype=bool), lambda hit: _stage_reason(ld[hit])
+        ),
+        to_hs.quarantine(
+            ["DEAL-2"], ~lo["stage_ok"].to_numpy(dtype=bool), lambda hit: _picklist_reason(lo[hit])
+        ),
+        to_hs.quarantine(
+            ["DEAL-8"], lo["currency"].isna() & ld["currency"].isna() & multi, _NO_PAIR_CURRENCY
+        ),
     )
-    if bad_hs_stage.any():
-        plans.append(
-            _quarantine(
-                "salesforce",
-                "Opportunity",
-                source_id=ld.loc[bad_hs_stage, "hs_id"],
-                target_id=lo.loc[bad_hs_stage, "sf_id"],
-                rules=["DEAL-2"],
-                reason="DEAL-2: " + _stage_reason(ld[bad_hs_stage]),
-            )
-        )
-    if bad_sf_stage.any():
-        plans.append(
-            _quarantine(
-                "hubspot",
-                "deals",
-                source_id=lo.loc[bad_sf_stage, "sf_id"],
-                target_id=ld.loc[bad_sf_stage, "hs_id"],
-                rules=["DEAL-2"],
-                reason="DEAL-2: StageName "
-                + lo.loc[bad_sf_stage, "stage"].fillna("(none)").astype("str")
-                + " is not an active stage of the Salesforce stage picklist",
-            )
-        )
-    if no_currency.any():
-        plans.append(
-            _quarantine(
-                "hubspot",
-                "deals",
-                source_id=lo.loc[no_currency, "sf_id"],
-                target_id=ld.loc[no_currency, "hs_id"],
-                rules=["DEAL-8"],
-                reason=pd.Series(
-                    "DEAL-8: multi-currency org and neither side has a currency code; amounts are never "
-                    "synced without one",
-                    index=lo.index[no_currency],
-                ),
-            )
-        )
-    ok = ~(out_of_pipeline | bad_hs_stage | bad_sf_stage | no_currency)
     mo = lo[ok].reset_index(drop=True)
     md = ld[ok].reset_index(drop=True)
     merge = _merge_pairs(inputs, config, owners, stages, staged=(o, d, opp_raw, deal_raw), mo=mo, md=md)
     plans.extend(merge.plans)
-    sync_pairs_parts.append(
-        pd.DataFrame(
-            {"sf_key": mo["sf_id"], "hs_key": md["hs_id"], "account_id": mo["account_id"], "origin": "sf"}
-        )
-    )
+    sync_pairs_parts.append(_sync_pairs(mo["sf_id"], md["hs_id"], mo["account_id"], "sf"))
 
     # ---- unpaired Opportunities: SF -> HS creates (DEAL-9) ----------------------------------
     paired_sf = pairs["sf_id"]
@@ -547,109 +465,38 @@ def plan_deals(
     touched = (new_o["modified"] >= enabled_at).to_numpy(dtype=bool, na_value=False)
     was_imported = new_o["sf_id"].isin(imported).to_numpy()
     eligible = is_new | touched | was_imported
-    if (~eligible).any():
-        plans.append(
-            _skip(
-                "hubspot",
-                "deals",
-                source_id=new_o.loc[~eligible, "sf_id"],
-                target_id=None,
-                rule="DEAL-9",
-                reason=f"DEAL-9: created before opportunities sync was enabled ({enabled_at.isoformat()}) "
-                "and not modified since; import it with crm_backfill_opportunities",
-            )
-        )
-    bad_stage = eligible & ~new_o["stage_ok"].to_numpy(dtype=bool)
-    if bad_stage.any():
-        plans.append(
-            _quarantine(
-                "hubspot",
-                "deals",
-                source_id=new_o.loc[bad_stage, "sf_id"],
-                target_id=None,
-                rules=["DEAL-2"],
-                reason="DEAL-2: StageName "
-                + new_o.loc[bad_stage, "stage"].fillna("(none)").astype("str")
-                + " is not an active stage of the Salesforce stage picklist",
-            )
-        )
-    missing_currency = eligible & ~bad_stage & multi & new_o["currency"].isna().to_numpy()
-    if missing_currency.any():
-        plans.append(
-            _quarantine(
-                "hubspot",
-                "deals",
-                source_id=new_o.loc[missing_currency, "sf_id"],
-                target_id=None,
-                rules=["DEAL-8"],
-                reason=pd.Series(
-                    "DEAL-8: multi-currency org and the Opportunity has no CurrencyIsoCode",
-                    index=new_o.index[missing_currency],
-                ),
-            )
-        )
-    create = eligible & ~bad_stage & ~missing_currency
+    to_new_deal = Side("hubspot", "deals", new_o["sf_id"])
+    create = screen(
+        plans,
+        to_new_deal.skip(["DEAL-9"], ~eligible, _deal9_reason(enabled_at)),
+        to_new_deal.quarantine(
+            ["DEAL-2"], ~new_o["stage_ok"].to_numpy(dtype=bool), lambda hit: _picklist_reason(new_o[hit])
+        ),
+        to_new_deal.quarantine(["DEAL-8"], new_o["currency"].isna() & multi, _NO_OPP_CURRENCY),
+    )
     co = new_o[create].reset_index(drop=True)
     co_raw = new_o_raw[create].reset_index(drop=True)
     created_hs = _hubspot_creates(config, owners, co, co_raw, before=~is_new[create])
     plans.extend(created_hs)
     sync_pairs_parts.append(
-        pd.DataFrame(
-            {
-                "sf_key": co["sf_id"],
-                "hs_key": created_refs("deals", co["sf_id"]),
-                "account_id": co["account_id"],
-                "origin": "sf",
-            }
-        )
+        _sync_pairs(co["sf_id"], created_refs("deals", co["sf_id"]), co["account_id"], "sf")
     )
 
     # ---- unpaired deals: HS -> SF creates (DEAL-3, DEAL-5) -----------------------------------
     new_d_mask = (d["alive"] & ~d["hs_id"].isin(paired_hs)).to_numpy()
     new_d = d[new_d_mask].reset_index(drop=True)
     new_d_raw = deal_raw[new_d_mask].reset_index(drop=True)
-    unsynced = ~new_d["synced"].to_numpy(dtype=bool)
-    if unsynced.any():
-        plans.append(
-            _skip(
-                "salesforce",
-                "Opportunity",
-                source_id=new_d.loc[unsynced, "hs_id"],
-                target_id=None,
-                rule="DEAL-3",
-                reason="DEAL-3: deal is in pipeline "
-                + new_d.loc[unsynced, "pipeline"].fillna("(none)").astype("str")
-                + ", which is not a synced pipeline",
-            )
-        )
-    bad = ~unsynced & ~new_d["stage_ok"].to_numpy(dtype=bool)
-    if bad.any():
-        plans.append(
-            _quarantine(
-                "salesforce",
-                "Opportunity",
-                source_id=new_d.loc[bad, "hs_id"],
-                target_id=None,
-                rules=["DEAL-2"],
-                reason="DEAL-2: " + _stage_reason(new_d[bad]),
-            )
-        )
-    no_cur = ~unsynced & ~bad & multi & new_d["currency"].isna().to_numpy()
-    if no_cur.any():
-        plans.append(
-            _quarantine(
-                "salesforce",
-                "Opportunity",
-                source_id=new_d.loc[no_cur, "hs_id"],
-                target_id=None,
-                rules=["DEAL-8"],
-                reason=pd.Series(
-                    "DEAL-8: multi-currency org and the deal has no deal_currency_code",
-                    index=new_d.index[no_cur],
-                ),
-            )
-        )
-    make = ~unsynced & ~bad & ~no_cur
+    to_new_opp = Side("salesforce", "Opportunity", new_d["hs_id"])
+    make = screen(
+        plans,
+        to_new_opp.skip(
+            ["DEAL-3"], ~new_d["synced"].to_numpy(dtype=bool), lambda hit: _not_synced_reason(new_d[hit])
+        ),
+        to_new_opp.quarantine(
+            ["DEAL-2"], ~new_d["stage_ok"].to_numpy(dtype=bool), lambda hit: _stage_reason(new_d[hit])
+        ),
+        to_new_opp.quarantine(["DEAL-8"], new_d["currency"].isna() & multi, _NO_DEAL_CURRENCY),
+    )
     cd = new_d[make].reset_index(drop=True)
     cd_raw = new_d_raw[make].reset_index(drop=True)
     company_account = _company_accounts(deal_companies, account_links, cd["hs_id"])
@@ -658,13 +505,11 @@ def plan_deals(
     )
     plans.extend(sf_created)
     sync_pairs_parts.append(
-        pd.DataFrame(
-            {
-                "sf_key": created_refs("Opportunity", created_ok["hs_id"]),
-                "hs_key": created_ok["hs_id"],
-                "account_id": created_ok["account_id"],
-                "origin": "hs",
-            }
+        _sync_pairs(
+            created_refs("Opportunity", created_ok["hs_id"]),
+            created_ok["hs_id"],
+            created_ok["account_id"],
+            "hs",
         )
     )
 
@@ -695,6 +540,12 @@ def plan_deals(
         multi_currency=multi,
         currencies=currencies,
     )
+
+
+def _sync_pairs(sf_key: pd.Series, hs_key: pd.Series, account_id: pd.Series, origin: str) -> pd.DataFrame:
+    """Opportunity/deal pairs that sync after this plan (ids or created refs), with the
+    Opportunity's Account and the side the pair came from (DEAL-6/DEAL-7 and the deal state)."""
+    return pd.DataFrame({"sf_key": sf_key, "hs_key": hs_key, "account_id": account_id, "origin": origin})
 
 
 def _empty(columns: Sequence[str]) -> pd.DataFrame:
@@ -887,7 +738,9 @@ def _hubspot_creates(
     """DEAL-1/DEAL-2/DEAL-9: deals created from Opportunities (``source_id`` = Opportunity Id)."""
     if co.empty:
         return []
-    columns, _ = _create_columns(co_raw, config.mappings("opportunities"), "hubspot")
+    columns = create_field_columns(
+        co_raw, config.mappings("opportunities"), "hubspot", sf_object="Opportunity", hs_object="deals"
+    )
     owner = owners.to_hubspot(co["owner"])
     values = pd.DataFrame(columns)
     values["pipeline"] = co["hs_pipeline_id"].astype(object)
@@ -948,31 +801,14 @@ def _salesforce_creates(
     """DEAL-5: Opportunities created from deals, ``HubSpot_Id__c`` = deal id (upsert key)."""
     if cd.empty:
         return [], pd.DataFrame({"hs_id": pd.Series(dtype=object), "account_id": pd.Series(dtype=object)})
-    decision = owner_for_new_sf_record(cd["owner"], "Opportunity", owners).reset_index(drop=True)
-    bad = decision["quarantine_reason"].notna().to_numpy()
-    plans: list[pd.DataFrame] = []
-    if bad.any():
-        plans.append(
-            plan_rows(
-                target="salesforce",
-                obj="Opportunity",
-                action="quarantine",
-                values=pd.DataFrame(index=pd.RangeIndex(int(bad.sum()))),
-                source_id=cd.loc[bad, "hs_id"],
-                rules=["DEAL-5"],
-                row_rules={
-                    r: (decision.loc[bad, "owner_rule"] == r).to_numpy() for r in ("OWN-1", "OWN-2", "OWN-3")
-                },
-                reason=decision.loc[bad, "quarantine_reason"].astype(object),
-                keep_empty=True,
-            )
-        )
-    keep = ~bad
+    quarantined, keep, decision = new_record_owners(cd, owners, sf_object="Opportunity", rule="DEAL-5")
+    plans = [quarantined]
     cd = cd[keep].reset_index(drop=True)
     cd_raw = cd_raw[keep].reset_index(drop=True)
-    decision = decision[keep].reset_index(drop=True)
     account = company_account.reset_index(drop=True)[keep].reset_index(drop=True)
-    columns, _ = _create_columns(cd_raw, config.mappings("opportunities"), "salesforce")
+    columns = create_field_columns(
+        cd_raw, config.mappings("opportunities"), "salesforce", sf_object="Opportunity", hs_object="deals"
+    )
     values = pd.DataFrame(columns)
     values["StageName"] = cd["stage_api"].astype(object)
     rt = (
@@ -1076,16 +912,7 @@ def _associations(
         )
     # DEAL-7: deals from Salesforce -> the Account's company, when company sync is on.
     if config.companies_sync and not account_links.empty:
-        companies = (
-            pd.DataFrame(
-                {
-                    "account_id": account_links["sf_id"].astype(object),
-                    "company": account_links["hs_id"].astype(object),
-                }
-            )
-            .dropna()
-            .drop_duplicates("account_id")
-        )
+        companies = account_companies(account_links, "company")
         from_sf = sync_pairs[sync_pairs["origin"] == "sf"].dropna(subset=["account_id"])
         want = from_sf.merge(companies, on="account_id")
         add = _anti_join(

@@ -95,6 +95,34 @@ def contact_stage_floor(deal_contacts: pd.DataFrame, deals: pd.DataFrame) -> pd.
     return best[best > BLANK_RANK].astype(np.int64)
 
 
+def _raise_stages(
+    obj: str, records: pd.DataFrame, wanted: np.ndarray, rule: str
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """ROLL-7/ACC-7, forward only: each record's stage becomes the later of its own and
+    ``wanted`` (a rank), unless it is ``other``/unknown. Returns (the changes, their ``update``
+    rows under ``rule``, every record's resulting rank)."""
+    current = stage_rank(records["stage"])
+    desired = np.where(current != FROZEN_RANK, np.maximum(current, wanted), current)
+    changed = desired != current
+    changes = pd.DataFrame(
+        {
+            "object": obj,
+            "record_id": records["record_id"].to_numpy(dtype=object)[changed],
+            "current": _stage_name(current[changed]),
+            "desired": _stage_name(desired[changed]),
+        }
+    )
+    plan = plan_rows(
+        target="hubspot",
+        obj=obj,
+        action="update",
+        values=pd.DataFrame({"lifecyclestage": changes["desired"]}),
+        target_id=changes["record_id"],
+        rules=[rule],
+    )
+    return changes, plan, desired
+
+
 def plan_lifecycle(
     deals: pd.DataFrame,
     deal_contacts: pd.DataFrame,
@@ -115,33 +143,13 @@ def plan_lifecycle(
     refs = [k for k in floor.index if isinstance(k, str) and k.startswith("@")]
     if refs:
         contacts = pd.concat([contacts, pd.DataFrame({"record_id": refs, "stage": None})], ignore_index=True)
-    current = stage_rank(contacts["stage"])
     wanted = (
         floor.reindex(contacts["record_id"].to_numpy(dtype=object))
         .fillna(BLANK_RANK)
         .to_numpy(dtype=np.int64)
     )
-    movable = current != FROZEN_RANK
-    desired = np.where(movable, np.maximum(current, wanted), current)
-    changed = desired != current
-    contact_changes = pd.DataFrame(
-        {
-            "object": "contacts",
-            "record_id": contacts["record_id"].to_numpy(dtype=object)[changed],
-            "current": _stage_name(current[changed]),
-            "desired": _stage_name(desired[changed]),
-        }
-    )
-    plans = [
-        plan_rows(
-            target="hubspot",
-            obj="contacts",
-            action="update",
-            values=pd.DataFrame({"lifecyclestage": contact_changes["desired"]}),
-            target_id=contact_changes["record_id"],
-            rules=["ROLL-7"],
-        )
-    ]
+    contact_changes, contact_plan, desired = _raise_stages("contacts", contacts, wanted, "ROLL-7")
+    plans = [contact_plan]
     changes = [contact_changes]
     if companies_sync:
         contact_rank = pd.Series(desired, index=contacts["record_id"].to_numpy(dtype=object))
@@ -156,28 +164,9 @@ def plan_lifecycle(
         )
         companies = _records(hs_company)
         companies = companies[companies["record_id"].isin(by_company.index)].reset_index(drop=True)
-        c_current = stage_rank(companies["stage"])
         c_wanted = by_company.reindex(companies["record_id"].to_numpy(dtype=object)).to_numpy(dtype=np.int64)
-        c_desired = np.where(c_current != FROZEN_RANK, np.maximum(c_current, c_wanted), c_current)
-        c_changed = c_desired != c_current
-        company_changes = pd.DataFrame(
-            {
-                "object": "companies",
-                "record_id": companies["record_id"].to_numpy(dtype=object)[c_changed],
-                "current": _stage_name(c_current[c_changed]),
-                "desired": _stage_name(c_desired[c_changed]),
-            }
-        )
-        plans.append(
-            plan_rows(
-                target="hubspot",
-                obj="companies",
-                action="update",
-                values=pd.DataFrame({"lifecyclestage": company_changes["desired"]}),
-                target_id=company_changes["record_id"],
-                rules=["ACC-7"],
-            )
-        )
+        company_changes, company_plan, _ = _raise_stages("companies", companies, c_wanted, "ACC-7")
+        plans.append(company_plan)
         changes.append(company_changes)
     frame = pd.concat(changes, ignore_index=True)[list(LIFECYCLE_COLUMNS)]
     return LifecycleResult(changes=frame, plan=concat_plans(plans))

@@ -435,31 +435,19 @@ def merge_fields(
         if rule_writes_back(f.rule) and stale.any():
             pos = np.flatnonzero(stale)
             snapshot_parts.append(
-                pd.DataFrame(
-                    {
-                        "object": sf_object,
-                        "sf_id": pairs["sf_id"].to_numpy(dtype=object)[pos],
-                        "hs_id": pairs["hs_id"].to_numpy(dtype=object)[pos],
-                        "sf_field": f.sf_field,
-                        "hs_field": f.hs_field,
-                        "value": encode_snapshot(resolved.iloc[pos], f.kind).to_numpy(),
-                        "synced_at": now.isoformat(),
-                    }
+                _cell_rows(
+                    pairs,
+                    pos,
+                    sf_object,
+                    f,
+                    value=encode_snapshot(resolved.iloc[pos], f.kind).to_numpy(),
+                    synced_at=now.isoformat(),
                 )
             )
         if by_time.any():
             pos = np.flatnonzero(by_time)
             conflict_parts.append(
-                pd.DataFrame(
-                    {
-                        "object": sf_object,
-                        "sf_id": pairs["sf_id"].to_numpy(dtype=object)[pos],
-                        "hs_id": pairs["hs_id"].to_numpy(dtype=object)[pos],
-                        "sf_field": f.sf_field,
-                        "hs_field": f.hs_field,
-                        "winner": np.where(write_hs[pos], "salesforce", "hubspot"),
-                    }
-                )
+                _cell_rows(pairs, pos, sf_object, f, winner=np.where(write_hs[pos], "salesforce", "hubspot"))
             )
     snapshot_rows = (
         pd.concat(snapshot_parts, ignore_index=True)
@@ -477,6 +465,23 @@ def merge_fields(
         )
     )
     return MergeResult(hubspot, salesforce, snapshot_rows, conflicts, blocked_cells)
+
+
+def _cell_rows(
+    pairs: pd.DataFrame, pos: np.ndarray, sf_object: str, f: MergeField, **extra: Any
+) -> pd.DataFrame:
+    """One row per cell of field ``f`` at pair positions ``pos`` (object, ids, field names), plus
+    ``extra`` columns: the SYNC-3 snapshot rows and the conflict rows share this shape."""
+    return pd.DataFrame(
+        {
+            "object": sf_object,
+            "sf_id": pairs["sf_id"].to_numpy(dtype=object)[pos],
+            "hs_id": pairs["hs_id"].to_numpy(dtype=object)[pos],
+            "sf_field": f.sf_field,
+            "hs_field": f.hs_field,
+            **extra,
+        }
+    )
 
 
 def rule_writes_back(rule: MappingRule) -> bool:

@@ -115,18 +115,19 @@ class OwnerMap:
 
     def why_not_to_salesforce(self, hs_owner_ids: pd.Series) -> pd.Series:
         """Reason text why each HubSpot owner maps to no active SF user (NA when it maps or is NA)."""
-        ids = _ids(hs_owner_ids)
-        problem = self._lookup(self.hs_owners, ids, "problem")
-        unknown = ids.notna() & ~ids.isin(self.hs_owners.index)
-        problem = problem.where(~unknown, "HubSpot owner " + ids.fillna("") + " is not a known owner")
-        return problem.where(ids.notna())
+        return self._why_not(self.hs_owners, hs_owner_ids, "HubSpot owner", "owner")
 
     def why_not_to_hubspot(self, sf_user_ids: pd.Series) -> pd.Series:
         """Reason text why each SF user maps to no HubSpot owner (NA when it maps or is NA)."""
-        ids = _ids(sf_user_ids)
-        problem = self._lookup(self.sf_users, ids, "problem")
-        unknown = ids.notna() & ~ids.isin(self.sf_users.index)
-        problem = problem.where(~unknown, "Salesforce user " + ids.fillna("") + " is not a known user")
+        return self._why_not(self.sf_users, sf_user_ids, "Salesforce user", "user")
+
+    @classmethod
+    def _why_not(cls, table: pd.DataFrame, keys: pd.Series, who: str, kind: str) -> pd.Series:
+        """The ``problem`` of each id in ``table`` (OWN-5 skip reasons), or that it is unknown there."""
+        ids = _ids(keys)
+        problem = cls._lookup(table, ids, "problem")
+        unknown = ids.notna() & ~ids.isin(table.index)
+        problem = problem.where(~unknown, f"{who} " + ids.fillna("") + f" is not a known {kind}")
         return problem.where(ids.notna())
 
     @staticmethod
@@ -189,22 +190,18 @@ def build_owner_map(sf_user: pd.DataFrame, hs_owner: pd.DataFrame, integration_u
     owners["name_matches"] = (owners["name"].notna() & (owners["name"] == owners["sf_name"])).astype(bool)
     owners["eligible_own1"] = owners["sf_user_id"].notna() & owners["name_matches"]
     n_active = owners["email"].map(active_count).fillna(0).astype(int)
-    owners["problem"] = pd.Series(pd.NA, index=owners.index, dtype=object)
-    owners.loc[owners["email"].isna(), "problem"] = "HubSpot owner has no valid email"
-    no_user = owners["email"].notna() & (n_active == 0)
-    owners.loc[no_user, "problem"] = "no Salesforce user has email " + owners.loc[no_user, "email"]
-    inactive = no_user & owners["email"].isin(inactive_emails)
+    owners["problem"] = _email_problems(
+        owners["email"],
+        n_active,
+        who="HubSpot owner",
+        other="Salesforce user",
+        many="active Salesforce users",
+    )
+    inactive = owners["email"].notna() & (n_active == 0) & owners["email"].isin(inactive_emails)
     owners.loc[inactive, "problem"] = (
         "the Salesforce user with email " + owners.loc[inactive, "email"] + (" is inactive")
     )
     ambiguous_sf = n_active > 1
-    owners.loc[ambiguous_sf, "problem"] = (
-        "email "
-        + owners.loc[ambiguous_sf, "email"]
-        + " matches "
-        + n_active[ambiguous_sf].astype("str")
-        + " active Salesforce users"
-    )
 
     # SF -> HS: non-archived owners per email.
     live_owners = owners[~owners["archived"] & owners["email"].notna()]
@@ -212,18 +209,10 @@ def build_owner_map(sf_user: pd.DataFrame, hs_owner: pd.DataFrame, integration_u
     unique_owner = live_owners[live_owners["email"].map(owner_count) == 1].set_index("email")
     users["hs_owner_id"] = users["email"].map(unique_owner["hs_owner_id"])
     n_owners = users["email"].map(owner_count).fillna(0).astype(int)
-    users["problem"] = pd.Series(pd.NA, index=users.index, dtype=object)
-    users.loc[users["email"].isna(), "problem"] = "Salesforce user has no valid email"
-    no_owner = users["email"].notna() & (n_owners == 0)
-    users.loc[no_owner, "problem"] = "no HubSpot owner has email " + users.loc[no_owner, "email"]
-    ambiguous_hs = n_owners > 1
-    users.loc[ambiguous_hs, "problem"] = (
-        "email "
-        + users.loc[ambiguous_hs, "email"]
-        + " matches "
-        + n_owners[ambiguous_hs].astype("str")
-        + " HubSpot owners"
+    users["problem"] = _email_problems(
+        users["email"], n_owners, who="Salesforce user", other="HubSpot owner", many="HubSpot owners"
     )
+    ambiguous_hs = n_owners > 1
 
     quarantine = _ambiguity_rows(
         owners=owners,
@@ -257,6 +246,20 @@ def build_owner_map(sf_user: pd.DataFrame, hs_owner: pd.DataFrame, integration_u
         integration_problem=integration_problem,
         quarantine=quarantine,
     )
+
+
+def _email_problems(emails: pd.Series, matches: pd.Series, *, who: str, other: str, many: str) -> pd.Series:
+    """Why each record maps to no record on the other side by email (OWN-1/OWN-5), else NA:
+    it has no valid email, no ``other`` has it, or ``matches`` (per record) says several do."""
+    problem = pd.Series(pd.NA, index=emails.index, dtype=object)
+    problem.loc[emails.isna()] = f"{who} has no valid email"
+    unmatched = emails.notna() & (matches == 0)
+    problem.loc[unmatched] = f"no {other} has email " + emails.loc[unmatched]
+    ambiguous = matches > 1
+    problem.loc[ambiguous] = (
+        "email " + emails.loc[ambiguous] + " matches " + matches[ambiguous].astype("str") + f" {many}"
+    )
+    return problem
 
 
 def _ambiguity_rows(

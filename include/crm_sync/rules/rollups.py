@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from crm_sync.plan import concat_plans, empty_plan
-from crm_sync.rules._common import alive
+from crm_sync.rules._common import account_companies, alive
 from crm_sync.rules.merge import ValueKind, changed_mask, plan_rows
 from crm_sync.rules.normalize import as_text, column
 
@@ -307,16 +307,7 @@ def plan_rollups(
     plans.append(contact_plan)
     frames.append(contact_values.reset_index().assign(object="contacts"))
     if companies_sync and not account_links.empty and not deals.empty:
-        links = (
-            pd.DataFrame(
-                {
-                    "account_id": account_links["sf_id"].astype(object),
-                    "record_id": account_links["hs_id"].astype(object),
-                }
-            )
-            .dropna()
-            .drop_duplicates("account_id")
-        )
+        links = account_companies(account_links, "record_id")
         company_edges = deals[["deal_key", "account_id"]].dropna().merge(links, on="account_id")
         company_values = compute_rollups(company_edges[["record_id", "deal_key"]], deals)
     else:

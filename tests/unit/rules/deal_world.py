@@ -15,17 +15,23 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from crm_sync.catalog import stream
 from crm_sync.rules.inputs import RuleInputs
 from crm_sync.rules.pipeline import PlanResult
-from crm_sync.settings import SyncConfig, parse_config
+from crm_sync.settings import SyncConfig
+
+from tests.unit.rules import sync_frames
+from tests.unit.rules.sync_frames import (
+    AFTER,
+    BEFORE,
+    INTEGRATION_EMAIL,
+    links,
+    one,  # noqa: F401 - re-exported for the deal tests
+    rows,
+    staged,
+)
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-ENABLED = "2026-01-01T00:00:00Z"
-BEFORE = "2025-06-01T00:00:00.000+0000"
-AFTER = "2026-03-01T00:00:00.000+0000"
 LATER = "2026-05-01T00:00:00.000+0000"
-INTEGRATION_EMAIL = "integration@example.com"
 
 OPP_MAPPINGS = [
     {"salesforce": "Name", "hubspot": "dealname", "rule": "two_way"},
@@ -35,35 +41,18 @@ OPP_MAPPINGS = [
     {"salesforce": "Amount", "hubspot": "amount", "rule": "two_way"},
     {"salesforce": "CreatedDate", "hubspot": "createdate", "rule": "always_salesforce"},
 ]
-
-
-def staged(system: str, name: str, rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """A staged frame of a catalog stream: every catalog column, ``_deleted`` False by default."""
-    columns = [*stream(system, name).field_names, "_deleted"]  # type: ignore[arg-type]
-    records = [{"_deleted": False, **row} for row in rows]
-    unknown = {k for r in records for k in r} - set(columns)
-    if unknown:
-        raise KeyError(f"{system} {name} has no catalog fields {sorted(unknown)}")
-    return pd.DataFrame.from_records(records, columns=columns).astype(object)
+#: The deal worlds' Leads map no ``Company``.
+LEAD_MAPPINGS = [m for m in sync_frames.LEAD_MAPPINGS if m["salesforce"] != "Company"]
 
 
 def sf(name: str, *rows: Mapping[str, Any]) -> pd.DataFrame:
-    return staged("salesforce", name, rows)
+    """A staged Salesforce frame, all columns ``object`` like frames read back from staging."""
+    return staged("salesforce", name, rows, as_object=True)
 
 
 def hs(name: str, *rows: Mapping[str, Any]) -> pd.DataFrame:
-    return staged("hubspot", name, rows)
-
-
-def links(*rows: tuple[str, str, str]) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "object": [r[0] for r in rows],
-            "sf_id": [r[1] for r in rows],
-            "hs_id": [r[2] for r in rows],
-            "linked_at": ["2026-02-01T00:00:00Z"] * len(rows),
-        }
-    )
+    """A staged HubSpot frame, all columns ``object`` like frames read back from staging."""
+    return staged("hubspot", name, rows, as_object=True)
 
 
 def assoc(*rows: tuple[str, str, str, str]) -> pd.DataFrame:
@@ -102,40 +91,8 @@ def config(
     deals_sync: bool = True,
     opportunities: Sequence[Mapping[str, Any]] = OPP_MAPPINGS,
 ) -> SyncConfig:
-    return parse_config(
-        {
-            "integration_user_email": INTEGRATION_EMAIL,
-            "sync_enabled_at": {"accounts": ENABLED, "contacts": ENABLED, "opportunities": ENABLED},
-            "contacts": {
-                "default_object": "Lead",
-                "inclusion_list": [
-                    {"property": "email", "operator": "known"},
-                    {
-                        "property": "lifecyclestage",
-                        "operator": "in",
-                        "value": ["salesqualifiedlead", "customer"],
-                    },
-                ],
-            },
-            "companies": {"sync": companies_sync},
-            "deals": {"sync": deals_sync},
-            "field_mappings": {
-                "accounts": [
-                    {"salesforce": "Name", "hubspot": "name", "rule": "two_way"},
-                    {"salesforce": "Website", "hubspot": "domain", "rule": "prefer_salesforce"},
-                ],
-                "contacts": [
-                    {"salesforce": "FirstName", "hubspot": "firstname", "rule": "two_way"},
-                    {"salesforce": "LastName", "hubspot": "lastname", "rule": "two_way"},
-                    {"salesforce": "Email", "hubspot": "email", "rule": "two_way"},
-                ],
-                "leads": [
-                    {"salesforce": "LastName", "hubspot": "lastname", "rule": "two_way"},
-                    {"salesforce": "Email", "hubspot": "email", "rule": "two_way"},
-                ],
-                "opportunities": list(opportunities),
-            },
-        }
+    return sync_frames.config(
+        companies_sync=companies_sync, deals_sync=deals_sync, leads=LEAD_MAPPINGS, opportunities=opportunities
     )
 
 
@@ -320,19 +277,6 @@ def deal_inputs(
     }
     base.update(frames)
     return RuleInputs(now=NOW, **base)
-
-
-def rows(plan: pd.DataFrame, **match: Any) -> list[dict[str, Any]]:
-    mask = pd.Series(True, index=plan.index)
-    for key, value in match.items():
-        mask &= plan[key] == value
-    return [dict(r) for r in plan[mask].to_dict("records")]
-
-
-def one(plan: pd.DataFrame, **match: Any) -> dict[str, Any]:
-    found = rows(plan, **match)
-    assert len(found) == 1, f"expected one row for {match}, got {len(found)}: {found}"
-    return found[0]
 
 
 # --------------------------------------------------------------------------- a whole world
@@ -634,26 +578,29 @@ def apply_plan(inputs: RuleInputs, result: PlanResult) -> RuleInputs:
         elif table in _MODIFIED_COLUMN:
             frame.loc[hit, _MODIFIED_COLUMN[table]] = when
 
+    def add_stage(ref: str, pipeline_id: str, stage: Mapping[str, Any]) -> None:
+        """A created pipeline stage (HubSpot's stage shape) under a new id that ``ref`` resolves to."""
+        sid = ids.new("STG")
+        ids.refs[ref] = sid
+        add_row(
+            "hs_pipeline_stage",
+            {
+                "id": sid,
+                "pipeline_id": pipeline_id,
+                "label": stage["label"],
+                "displayOrder": stage["displayOrder"],
+                "isClosed": stage["metadata"]["isClosed"] == "true",
+                "probability": float(stage["metadata"]["probability"]),
+                "_deleted": False,
+            },
+        )
+
     # 1. Pipelines and their stages first: deals refer to them.
     stage_keys = result.pipeline_stages
     for row in rows(plan, object="pipelines", action="create"):
         fields = row["fields"]
         if "pipelineId" in fields:
-            pid = ids.resolve(fields["pipelineId"])
-            sid = ids.new("STG")
-            ids.refs["@pipelines:" + row["source_id"]] = sid
-            add_row(
-                "hs_pipeline_stage",
-                {
-                    "id": sid,
-                    "pipeline_id": pid,
-                    "label": fields["label"],
-                    "displayOrder": fields["displayOrder"],
-                    "isClosed": fields["metadata"]["isClosed"] == "true",
-                    "probability": float(fields["metadata"]["probability"]),
-                    "_deleted": False,
-                },
-            )
+            add_stage("@pipelines:" + row["source_id"], ids.resolve(fields["pipelineId"]), fields)
             continue
         pid = ids.new("PIPE")
         key = row["source_id"]
@@ -665,20 +612,7 @@ def apply_plan(inputs: RuleInputs, result: PlanResult) -> RuleInputs:
         )
         labels = stage_keys[stage_keys["pipeline_key"] == key].set_index("stage_label")["stage_api_name"]
         for stage in fields["stages"]:
-            sid = ids.new("STG")
-            ids.refs[f"@pipelines:{key}/{labels[stage['label']]}"] = sid
-            add_row(
-                "hs_pipeline_stage",
-                {
-                    "id": sid,
-                    "pipeline_id": pid,
-                    "label": stage["label"],
-                    "displayOrder": stage["displayOrder"],
-                    "isClosed": stage["metadata"]["isClosed"] == "true",
-                    "probability": float(stage["metadata"]["probability"]),
-                    "_deleted": False,
-                },
-            )
+            add_stage(f"@pipelines:{key}/{labels[stage['label']]}", pid, stage)
     for row in rows(plan, object="pipelines", action="link"):
         new_links.append(("RecordType", row["source_id"], row["target_id"]))
     for row in rows(plan, object="pipelines", action="update"):

@@ -27,12 +27,11 @@ from tests.unit.rules.sync_frames import (
     INTEGRATION_EMAIL,
     associations,
     config,
+    contact_world,
     hs,
     inputs,
     integration_user,
-    links,
     one,
-    owner,
     rows,
     sf,
     user,
@@ -52,22 +51,18 @@ def run(
     users: list[dict[str, Any]] | None = None,
     **config_args: Any,
 ) -> AccountsResult:
-    sf_users = sf("User", *(users if users is not None else [integration_user(), user("005A", "ann@x.com")]))
-    hs_owners = hs("owners", owner("1", "ann@x.com"))
-    staged = inputs(
-        sf_user=sf_users,
-        hs_owner=hs_owners,
+    staged, owners = contact_world(
+        hs_contacts=hs_contacts,
+        sf_contacts=sf_contacts,
+        sf_leads=sf_leads,
+        link_rows=link_rows,
+        users=users,
         sf_account=sf("Account", *accounts),
         hs_company=hs("companies", *companies),
-        hs_contact=hs("contacts", *hs_contacts),
-        sf_contact=sf("Contact", *sf_contacts),
-        sf_lead=sf("Lead", *sf_leads),
         hs_association=associations(*assoc),
-        links=links(*link_rows),
         imported=pd.DataFrame({"object": ["Account"] * len(imported), "sf_id": list(imported)}),
     )
     cfg = config(**config_args)
-    owners = build_owner_map(sf_users, hs_owners, INTEGRATION_EMAIL)
     contacts = match_contacts(staged, cfg, owners)
     return plan_accounts(staged, cfg, owners, contacts)
 

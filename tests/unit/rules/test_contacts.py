@@ -12,24 +12,9 @@ from crm_sync.rules.contacts import (
     inclusion_list_mask,
     match_contacts,
 )
-from crm_sync.rules.owners import build_owner_map
 from crm_sync.settings import InclusionCondition
 
-from tests.unit.rules.sync_frames import (
-    AFTER,
-    BEFORE,
-    INTEGRATION_EMAIL,
-    config,
-    hs,
-    inputs,
-    integration_user,
-    links,
-    one,
-    owner,
-    rows,
-    sf,
-    user,
-)
+from tests.unit.rules.sync_frames import AFTER, BEFORE, config, contact_world, one, rows
 
 EVERYONE: list[dict[str, Any]] = []
 
@@ -42,17 +27,10 @@ def run(
     link_rows: list[tuple[str, str, str]] = (),  # type: ignore[assignment]
     **config_args: Any,
 ) -> ContactsResult:
-    users = sf("User", integration_user(), user("005A", "ann@x.com", "Ann", "Lee"))
-    owners = hs("owners", owner("1", "ann@x.com", "Ann", "Lee"))
-    staged = inputs(
-        sf_user=users,
-        hs_owner=owners,
-        hs_contact=hs("contacts", *hs_contacts),
-        sf_contact=sf("Contact", *sf_contacts),
-        sf_lead=sf("Lead", *sf_leads),
-        links=links(*link_rows),
+    staged, owners = contact_world(
+        hs_contacts=hs_contacts, sf_contacts=sf_contacts, sf_leads=sf_leads, link_rows=link_rows
     )
-    return match_contacts(staged, config(**config_args), build_owner_map(users, owners, INTEGRATION_EMAIL))
+    return match_contacts(staged, config(**config_args), owners)
 
 
 def contact(hid: str, email: str | None, stage: str = "customer", **props: Any) -> dict[str, Any]:

@@ -142,28 +142,7 @@ def test_deal2_opportunities_map_to_their_record_types_pipeline_or_the_standard_
 
 
 def test_deal2_stage_lookup_reads_won_from_hubspot_metadata_outside_synced_pipelines() -> None:
-    result = run(
-        pipelines=[{"id": "P1", "label": STANDARD_LABEL}, {"id": "default", "label": "Sales Pipeline"}],
-        stages=[
-            *pipeline_stages("P1", "P1"),
-            {
-                "id": "closedwon",
-                "pipeline_id": "default",
-                "label": "Closed won",
-                "probability": 1.0,
-                "isClosed": True,
-            },
-            {
-                "id": "closedlost",
-                "pipeline_id": "default",
-                "label": "Closed lost",
-                "probability": 0.0,
-                "isClosed": True,
-            },
-        ],
-    )
-    stages = hs(
-        "pipeline_stages",
+    default_stages = [
         {
             "id": "closedwon",
             "pipeline_id": "default",
@@ -178,8 +157,12 @@ def test_deal2_stage_lookup_reads_won_from_hubspot_metadata_outside_synced_pipel
             "probability": 0.0,
             "isClosed": True,
         },
+    ]
+    result = run(
+        pipelines=[{"id": "P1", "label": STANDARD_LABEL}, {"id": "default", "label": "Sales Pipeline"}],
+        stages=[*pipeline_stages("P1", "P1"), *default_stages],
     )
-    lookup = stage_lookup(result.stages, stages).set_index("hs_stage_id")
+    lookup = stage_lookup(result.stages, hs("pipeline_stages", *default_stages)).set_index("hs_stage_id")
     assert bool(lookup.loc["closedwon", "is_won"])
     assert not bool(lookup.loc["closedlost", "is_won"])
     assert lookup.loc["P1-2", "stage_api_name"] == "Closed Won"

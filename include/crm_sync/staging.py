@@ -781,25 +781,34 @@ def _quarantine_on(conn: Connection, values: list[dict[str, Any]]) -> None:
 
 
 def resolve_quarantine(
-    conn: Connection, *, stage: str, system: str, object_name: str, record_ids: Sequence[str], at: datetime
+    conn: Connection,
+    *,
+    stage: str,
+    system: str,
+    object_name: str,
+    record_ids: Sequence[str],
+    at: datetime,
+    rule: str | None = None,
 ) -> int:
-    """Mark open quarantine entries of these records resolved: a later read of them was clean."""
+    """Mark open quarantine entries of these records resolved: a later pass over them was clean.
+
+    ``rule`` narrows it to entries of that rule (a record may still fail another one).
+    """
     if not record_ids:
         return 0
     q = quarantine
     total = 0
     for part in chunked(record_ids, 5_000):
-        result = conn.execute(
-            sa.update(q)
-            .where(
-                q.c.stage == stage,
-                q.c.system == system,
-                q.c.object == object_name,
-                q.c.record_id.in_(part),
-                q.c.resolved_at.is_(None),
-            )
-            .values(resolved_at=at)
-        )
+        conditions = [
+            q.c.stage == stage,
+            q.c.system == system,
+            q.c.object == object_name,
+            q.c.record_id.in_(part),
+            q.c.resolved_at.is_(None),
+        ]
+        if rule is not None:
+            conditions.append(q.c.rule == rule)
+        result = conn.execute(sa.update(q).where(*conditions).values(resolved_at=at))
         total += result.rowcount or 0
     return total
 

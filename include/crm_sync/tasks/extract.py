@@ -38,7 +38,7 @@ SALESFORCE_OBJECTS: tuple[str, ...] = tuple(s.name for s in SALESFORCE_STREAMS)
 HUBSPOT_OBJECTS: tuple[str, ...] = tuple(s.name for s in HUBSPOT_STREAMS if s.name != "pipeline_stages")
 
 
-def _as_datetime(value: datetime | str | None) -> datetime | None:
+def as_utc(value: datetime | str | None) -> datetime | None:
     """Airflow passes pendulum datetimes (or ISO strings through templates); normalise to UTC."""
     if value is None or value == "":
         return None
@@ -70,7 +70,7 @@ def extract_salesforce(
         extractor = SalesforceExtractor(
             sf, engine, settings, run_id=run_id, batch_size=salesforce_batch_size(conn_id)
         )
-        stats = extractor.extract(stream("salesforce", object_name), until=_as_datetime(data_interval_end))
+        stats = extractor.extract(stream("salesforce", object_name), until=as_utc(data_interval_end))
     return {**stats.as_xcom(), "duration_s": round(stats.duration_s, 3)}
 
 
@@ -106,9 +106,7 @@ def extract_hubspot(
         elif object_name == "pipelines":
             stats = extractor.extract_pipelines()
         else:
-            stats = extractor.extract_objects(
-                stream("hubspot", object_name), until=_as_datetime(data_interval_end)
-            )
+            stats = extractor.extract_objects(stream("hubspot", object_name), until=as_utc(data_interval_end))
     return {**stats.as_xcom(), "duration_s": round(stats.duration_s, 3)}
 
 

@@ -128,18 +128,14 @@ def _resolve_passing(conn: sa.Connection, run_id: str, rows: list[dict[str, Any]
             q.c.stage == "rules", q.c.resolved_at.is_(None), q.c.last_run_id != run_id
         )
     ).all()
-    done = [tuple(r) for r in open_rows if tuple(r) not in still]
-    for system, obj, record_id, rule in done:
-        conn.execute(
-            sa.update(q)
-            .where(
-                q.c.stage == "rules",
-                q.c.system == system,
-                q.c.object == obj,
-                q.c.record_id == record_id,
-                q.c.rule == rule,
-            )
-            .values(resolved_at=staging.now_utc())
+    done: dict[tuple[str, str, str], list[str]] = {}
+    for system, obj, record_id, rule in open_rows:
+        if (system, obj, record_id, rule) not in still:
+            done.setdefault((system, obj, rule), []).append(record_id)
+    at = staging.now_utc()
+    for (system, obj, rule), record_ids in done.items():
+        staging.resolve_quarantine(
+            conn, stage="rules", system=system, object_name=obj, record_ids=record_ids, at=at, rule=rule
         )
 
 

@@ -10,21 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from crm_sync import staging
 from crm_sync.settings import load_config
+from crm_sync.tasks.extract import as_utc
 
 log = logging.getLogger(__name__)
-
-
-def _utc(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return datetime.fromtimestamp(value.timestamp(), tz=UTC)
 
 
 def start_run(
@@ -41,9 +33,9 @@ def start_run(
         engine,
         run_id,
         dag_id=str(getattr(dag, "dag_id", None) or context.get("dag_id") or "crm_sync"),
-        logical_date=_utc(context.get("logical_date")),
-        data_interval_start=_utc(context.get("data_interval_start")),
-        data_interval_end=_utc(context.get("data_interval_end")),
+        logical_date=as_utc(context.get("logical_date")),
+        data_interval_start=as_utc(context.get("data_interval_start")),
+        data_interval_end=as_utc(context.get("data_interval_end")),
         dry_run=bool(params.get("dry_run", False)),
     )
     log.info(

@@ -183,10 +183,10 @@ def test_retryable_statuses_include_5xx_and_429_for_reads(status: int) -> None:
 )
 def test_interval_end_from_airflow_is_normalised_to_utc(value: object) -> None:
     import pendulum
-    from crm_sync.tasks.extract import _as_datetime
+    from crm_sync.tasks.extract import as_utc
 
-    assert _as_datetime(value) == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)  # type: ignore[arg-type]
-    assert _as_datetime(pendulum.datetime(2026, 1, 2, 3, 4, 5, tz="UTC")) == datetime(
+    assert as_utc(value) == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)  # type: ignore[arg-type]
+    assert as_utc(pendulum.datetime(2026, 1, 2, 3, 4, 5, tz="UTC")) == datetime(
         2026, 1, 2, 3, 4, 5, tzinfo=UTC
     )
-    assert _as_datetime(None) is None
+    assert as_utc(None) is None

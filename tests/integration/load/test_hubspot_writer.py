@@ -7,6 +7,7 @@ bad record in a batch) are injected with ``/__sandbox/faults``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,12 +16,21 @@ import pytest
 from crm_sandbox.hubspot.testing import client_fixtures, sandbox_call
 from crm_sync.load.hubspot import HubSpotWriter
 from crm_sync.load.hubspot_results import UNIQUE_PROPERTY
-from crm_sync.load.writer import LoadItem, WriteOutcome
+from crm_sync.load.writer import BatchFailedError, LoadItem, WriteOutcome, WriterSetupError
 
 SCENARIO: dict[str, Any] = {
     "hubspot": {
-        "companies": [{"id": "101", "properties": {"name": "Acme", "domain": "acme.com"}}],
+        "companies": [
+            {"id": "101", "properties": {"name": "Acme", "domain": "acme.com"}},
+            {"id": "102", "properties": {"name": "Globex", "domain": "globex.com"}},
+        ],
         "contacts": [{"id": "201", "properties": {"email": "ada@acme.com", "firstname": "Ada"}}],
+        "deals": [
+            {"id": "301", "properties": {"dealname": "Has a primary", "dealstage": "appointmentscheduled"}},
+            {"id": "302", "properties": {"dealname": "No company", "dealstage": "appointmentscheduled"}},
+        ],
+        # Deal 301's primary company is Acme, chosen by a user.
+        "associations": [{"from": ["deals", 301], "to": ["companies", 101], "typeId": 5}],
     }
 }
 
@@ -132,3 +142,284 @@ def test_update_link_and_delete(client: hubspot.HubSpot, writer: HubSpotWriter) 
     )
     assert all(o.ok for o in deleted)  # a record already gone counts as deleted
     assert "101" not in {r["id"] for r in all_records(client, "companies")}
+
+
+def faults(client: hubspot.HubSpot, *rules: dict[str, Any]) -> None:
+    sandbox_call(writer_base(client), "POST", "faults", list(rules))
+
+
+def stats(client: hubspot.HubSpot) -> dict[str, Any]:
+    result: dict[str, Any] = sandbox_call(writer_base(client), "GET", "stats")
+    return result
+
+
+def calls(client: hubspot.HubSpot, method: str, path: str, raw: str | None = None) -> int:
+    """Requests to a path: ``path`` is a route template, or a part of one; a request a fault
+    answered before routing is counted under its ``raw`` path."""
+    return sum(
+        r["count"]
+        for r in stats(client)["requests"]
+        if r["method"] == method
+        and (r["path"] == raw or (path in r["path"] if raw is None else r["path"] == path))
+    )
+
+
+# -- per-record errors -----------------------------------------------------------------------------
+
+
+def bad_batch() -> list[LoadItem]:
+    items = company_creates(150)
+    items[37] = item(37, "companies", "create", {"name": "Bad", "industry": "ALCHEMY"}, source_id="001BAD1")
+    items[80] = item(80, "companies", "create", {"name": "Rollup", "total_revenue": 5}, source_id="001BAD2")
+    return items
+
+
+@pytest.mark.parametrize("multi_status", [True, False], ids=["207-multi-status", "whole-batch-400-bisected"])
+def test_a_bad_record_fails_alone_and_the_rest_is_written(
+    client: hubspot.HubSpot, multi_status: bool
+) -> None:
+    writer = HubSpotWriter(client, retry_budget=60.0, requests_per_10s=190, multi_status=multi_status)
+    writer.prepare()
+    outcomes = by_seq(writer.write("companies", "create", bad_batch()))
+    writer.close()
+    assert len(outcomes) == 150
+    assert (outcomes[37].error_code, outcomes[37].retryable) == ("INVALID_OPTION", False)
+    assert "ALCHEMY" in str(outcomes[37].message)
+    assert (outcomes[80].error_code, outcomes[80].retryable) == ("READ_ONLY_VALUE", False)
+    assert sum(o.ok for o in outcomes.values()) == 148
+    written = {r[UNIQUE_PROPERTY] for r in all_records(client, "companies") if r.get(UNIQUE_PROPERTY)}
+    assert len(written) == 148
+    assert not written & {"001BAD1", "001BAD2"}
+    upserts = calls(client, "POST", "batch/upsert")
+    assert upserts == 2 if multi_status else upserts <= 2 + 2 * 2 * 7  # two bisections of depth <= 7
+
+
+def test_an_injected_record_error_is_reported_with_its_code(
+    client: hubspot.HubSpot, writer: HubSpotWriter
+) -> None:
+    faults(client, {"method": "POST", "path": "batch/update", "record_error": "VALIDATION_ERROR"})
+    items = [
+        item(i, "companies", "update", {"description": f"d{i}"}, target_id=t)
+        for i, t in ((1, "101"), (2, "102"))
+    ]
+    outcomes = by_seq(writer.write("companies", "update", items))
+    assert [o.seq for o in outcomes.values() if not o.ok] == [1]
+    assert outcomes[1].error_code == "VALIDATION_ERROR"
+    assert outcomes[2].ok
+
+
+def test_update_of_a_missing_record_is_a_permanent_failure(
+    client: hubspot.HubSpot, writer: HubSpotWriter
+) -> None:
+    items = [
+        item(1, "companies", "update", {"name": "X"}, target_id="99999"),
+        item(2, "companies", "update", {"name": "Y"}, target_id="102"),
+    ]
+    outcomes = by_seq(writer.write("companies", "update", items))
+    assert (outcomes[1].error_code, outcomes[1].retryable) == ("OBJECT_NOT_FOUND", False)
+    assert outcomes[2].ok
+
+
+# -- faults: rate limits, server errors, lost answers ------------------------------------------------
+
+
+def test_a_429_storm_is_ridden_out(client: hubspot.HubSpot, writer: HubSpotWriter) -> None:
+    faults(
+        client, {"method": "POST", "path": "batch/upsert", "status": 429, "retry_after": 0.05, "count": 25}
+    )
+    outcomes = writer.write("companies", "create", company_creates(300))
+    assert all(o.ok for o in outcomes)
+    assert stats(client)["by_status"]["429"] == 25
+    assert writer.transport.rate_limited == 25
+    assert len([r for r in all_records(client, "companies") if r.get(UNIQUE_PROPERTY)]) == 300
+
+
+def test_server_errors_on_idempotent_writes_are_retried(
+    client: hubspot.HubSpot, writer: HubSpotWriter
+) -> None:
+    faults(client, {"method": "POST", "path": "batch/update", "status": 503, "count": 2})
+    [outcome] = writer.write(
+        "companies", "update", [item(1, "companies", "update", {"name": "A2"}, target_id="101")]
+    )
+    assert outcome.ok
+    assert calls(client, "POST", "batch/update") == 3
+
+
+def test_a_create_whose_answer_was_lost_is_not_duplicated(client: hubspot.HubSpot) -> None:
+    writer = HubSpotWriter(client, timeout=0.5, retry_budget=60.0, requests_per_10s=190)
+    writer.prepare()
+    # The first upsert is answered after the client gave up waiting: it lands, its answer is lost.
+    faults(client, {"method": "POST", "path": "batch/upsert", "delay": 1.0, "count": 1})
+    items = company_creates(20)
+    outcomes = by_seq(writer.write("companies", "create", items))
+    writer.close()
+    assert all(o.ok for o in outcomes.values())
+    assert writer.transport.retries == 1
+    # Read back only once the delayed upsert has landed too (the read is held longer server-side).
+    faults(client, {"method": "GET", "path": "^/crm/v3/objects/companies$", "delay": 1.5, "count": 1})
+    records = [r for r in all_records(client, "companies") if r.get(UNIQUE_PROPERTY)]
+    assert sorted(r[UNIQUE_PROPERTY] for r in records) == sorted(str(i.source_id) for i in items)
+    assert {r["id"] for r in records} == {o.target_id for o in outcomes.values()}
+    assert calls(client, "POST", "/crm/v3/objects/{objectType}/batch/upsert", raw="") == 2
+
+
+def test_a_whole_batch_failing_past_the_budget_fails_the_write(client: hubspot.HubSpot) -> None:
+    writer = HubSpotWriter(client, retry_budget=1.0, requests_per_10s=190)
+    faults(client, {"method": "POST", "path": "batch/update", "status": 500, "count": 100})
+    with pytest.raises(BatchFailedError, match="retry_budget_seconds"):
+        writer.write("companies", "update", [item(1, "companies", "update", {"name": "A2"}, target_id="101")])
+    writer.close()
+
+
+# -- pipelines --------------------------------------------------------------------------------------
+
+
+def pipeline_item(seq: int, label: str, *stages: str) -> LoadItem:
+    fields = {
+        "label": label,
+        "displayOrder": 3,
+        "stages": [
+            {
+                "label": s,
+                "displayOrder": i,
+                "metadata": {"probability": "1.0" if s == "Won" else "0.2", "isClosed": s == "Won"},
+            }
+            for i, s in enumerate(stages)
+        ],
+    }
+    return item(seq, "pipelines", "create", fields, source_id="012RT")
+
+
+def test_pipelines_are_created_once_with_their_stages(client: hubspot.HubSpot, writer: HubSpotWriter) -> None:
+    [first] = writer.write("pipelines", "create", [pipeline_item(1, "Salesforce - Partner", "New", "Won")])
+    assert first.ok
+    assert [label for label, _ in first.children] == ["New", "Won"]
+    [again] = writer.write(
+        "pipelines", "create", [pipeline_item(2, "Salesforce - Partner", "New", "Won", "Lost")]
+    )
+    assert again.target_id == first.target_id
+    assert dict(again.children)["Won"] == dict(first.children)["Won"]
+    assert list(dict(again.children)) == ["New", "Won", "Lost"]
+    assert calls(client, "POST", "/crm/v3/pipelines/{objectType}", raw="") == 1
+    assert writer.stage_ids(str(first.target_id)) == dict(again.children)
+    pipeline = client.crm.pipelines.pipelines_api.get_by_id("deals", str(first.target_id))
+    assert [s.label for s in pipeline.stages] == ["New", "Won", "Lost"]
+    assert {s.label: s.metadata["isClosed"] for s in pipeline.stages}["Won"] == "true"
+
+
+def test_a_stage_is_added_and_a_pipeline_renamed(client: hubspot.HubSpot, writer: HubSpotWriter) -> None:
+    stage = {
+        "pipelineId": "default",
+        "label": "Negotiation",
+        "displayOrder": 4,
+        "metadata": {"probability": "0.7", "isClosed": "false"},
+    }
+    [created] = writer.write(
+        "pipelines", "create", [item(1, "pipelines", "create", stage, source_id="k/Negotiation")]
+    )
+    [again] = writer.write(
+        "pipelines", "create", [item(2, "pipelines", "create", stage, source_id="k/Negotiation")]
+    )
+    assert created.ok
+    assert again.target_id == created.target_id
+    [renamed] = writer.write(
+        "pipelines",
+        "update",
+        [item(3, "pipelines", "update", {"label": "Salesforce - Standard"}, target_id="default")],
+    )
+    assert renamed.ok
+    pipeline = client.crm.pipelines.pipelines_api.get_by_id("deals", "default")
+    assert pipeline.label == "Salesforce - Standard"
+    assert [s.label for s in pipeline.stages].count("Negotiation") == 1
+    [linked] = writer.write(
+        "pipelines", "link", [item(4, "pipelines", "link", {}, source_id="k", target_id="default")]
+    )
+    assert linked.ok
+
+
+def test_a_pipeline_create_that_failed_is_checked_before_it_is_sent_again(
+    client: hubspot.HubSpot, writer: HubSpotWriter
+) -> None:
+    faults(client, {"method": "POST", "path": "^/crm/v3/pipelines/deals$", "status": 503, "count": 1})
+    [outcome] = writer.write("pipelines", "create", [pipeline_item(1, "Salesforce - Retry", "New")])
+    assert outcome.ok
+    # the failed POST (answered by the fault before routing) and one more, after a look-up
+    assert calls(client, "POST", "/crm/v3/pipelines/{objectType}", raw="/crm/v3/pipelines/deals") == 2
+    assert calls(client, "GET", "/crm/v3/pipelines/{objectType}", raw="") == 2
+    labels = [p.label for p in client.crm.pipelines.pipelines_api.get_all("deals").results]
+    assert labels.count("Salesforce - Retry") == 1
+
+
+# -- associations -----------------------------------------------------------------------------------
+
+
+def assoc(
+    seq: int, from_type: str, from_id: str, to_type: str, to_id: str, type_id: int, action: str = "associate"
+) -> LoadItem:
+    fields = {
+        "from_type": from_type,
+        "from_id": from_id,
+        "to_type": to_type,
+        "to_id": to_id,
+        "type_id": type_id,
+    }
+    return item(seq, "associations", action, fields)
+
+
+def company_links(client: hubspot.HubSpot, deal_id: str) -> dict[str, set[int]]:
+    page = client.crm.associations.v4.basic_api.get_page("deals", deal_id, "companies")
+    return {str(r.to_object_id): {t.type_id for t in r.association_types} for r in page.results}
+
+
+def test_associations_are_idempotent_and_keep_the_primary_company(
+    client: hubspot.HubSpot, writer: HubSpotWriter
+) -> None:
+    items = [
+        assoc(1, "deals", "301", "companies", "102", 5),  # 301's primary is Acme: stays Acme
+        assoc(2, "deals", "302", "companies", "102", 5),  # 302 has none: Globex becomes primary
+        assoc(3, "deals", "302", "contacts", "201", 3),
+    ]
+    for _ in range(2):
+        outcomes = writer.write("associations", "associate", items)
+        assert all(o.ok for o in outcomes)
+    assert company_links(client, "301") == {"101": {5, 341}, "102": {341}}
+    assert company_links(client, "302") == {"102": {5, 341}}
+    contacts = client.crm.associations.v4.basic_api.get_page("deals", "302", "contacts").results
+    assert [str(r.to_object_id) for r in contacts] == ["201"]
+    removed = writer.write(
+        "associations", "delete", [assoc(4, "deals", "302", "contacts", "201", 3, "delete")]
+    )
+    assert all(o.ok for o in removed)
+    assert client.crm.associations.v4.basic_api.get_page("deals", "302", "contacts").results == []
+
+
+def test_an_association_to_a_missing_record_fails_alone(
+    client: hubspot.HubSpot, writer: HubSpotWriter
+) -> None:
+    items = [
+        assoc(1, "deals", "302", "companies", "99999", 341),
+        assoc(2, "deals", "302", "companies", "101", 341),
+    ]
+    outcomes = by_seq(writer.write("associations", "associate", items))
+    assert (outcomes[1].ok, outcomes[2].ok) == (False, True)
+    assert outcomes[1].error_code == "OBJECT_NOT_FOUND"
+
+
+# -- set-up and connections ---------------------------------------------------------------------------
+
+
+def test_from_connection_and_a_missing_scope_names_it(
+    client: hubspot.HubSpot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = {
+        "conn_type": "hubspot",
+        "password": "tok",
+        "extra": {"host": writer_base(client), "retry_budget_seconds": 5},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_HUBSPOT_DEFAULT", json.dumps(conn))
+    writer = HubSpotWriter.from_connection()
+    assert writer.transport.retry_budget == 5
+    faults(client, {"method": "POST", "path": "^/crm/v3/properties/companies$", "status": 403})
+    with pytest.raises(WriterSetupError, match=r"crm\.schemas\.companies\.write"):
+        writer.prepare()
+    writer.close()

@@ -27,6 +27,7 @@ state it; 100).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -66,18 +67,28 @@ class HubSpotWriter:
         max_parallel: int = 4,
         requests_per_10s: int = DEFAULT_MAX,
         multi_status: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         """``client`` is a ``hubspot.HubSpot``; its urllib3 retries are replaced by
         :func:`no_status_retry` (this writer decides what is safe to repeat). ``multi_status``
-        False leaves out the trace ids, as a portal that fails whole batches would behave."""
+        False leaves out the trace ids, as a portal that fails whole batches would behave.
+        ``clock``/``sleep`` drive pacing and retry waits (tests move time instead of waiting)."""
         client.config["retry"] = no_status_retry()
         crm = client.crm
         self.conn_id = conn_id
         self.multi_status = multi_status
         self.max_parallel = max(1, min(MAX_PARALLEL, max_parallel))
-        self.pacer = WindowPacer(initial_max=requests_per_10s, max_parallel=self.max_parallel)
+        self.pacer = WindowPacer(
+            initial_max=requests_per_10s, max_parallel=self.max_parallel, clock=clock, sleep=sleep
+        )
         self.transport = Transport(
-            conn_id=conn_id, pacer=self.pacer, timeout=timeout, retry_budget=retry_budget
+            conn_id=conn_id,
+            pacer=self.pacer,
+            timeout=timeout,
+            retry_budget=retry_budget,
+            sleep=sleep or time.sleep,
+            clock=clock,
         )
         self.batch_api = crm.objects.batch_api
         self.properties_api = crm.properties.core_api
@@ -247,14 +258,14 @@ class HubSpotWriter:
         batch: list[LoadItem], reply: Reply, retry: Callable[[list[LoadItem]], list[WriteOutcome]]
     ) -> list[WriteOutcome]:
         """A whole batch refused (4xx): bisect until the bad record is alone; its error is its outcome."""
-        if len(batch) == 1:
-            return [results.whole_batch_error(batch[0], reply.status, reply.body)]
         if reply.status == 403:
             raise WriterSetupError(
                 f"HubSpot refused a write for lack of a scope (HTTP 403: {str(reply.body)[:300]}). "
                 "Fix: grant the private app the crm.objects.companies.write, "
                 "crm.objects.contacts.write and crm.objects.deals.write scopes"
             )
+        if len(batch) == 1:
+            return [results.whole_batch_error(batch[0], reply.status, reply.body)]
         first, second = results.split(batch)
         log.info("hubspot: a batch of %d was refused (HTTP %d); splitting it", len(batch), reply.status)
         return retry(first) + retry(second)

@@ -37,13 +37,17 @@ class WindowPacer:
         max_parallel: int = 4,
         margin: int = 1,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
+        """``clock``/``sleep`` let tests move time instead of waiting: with ``sleep`` given, timed
+        waits call it (outside the lock) instead of waiting on the condition."""
         self.max_calls = initial_max
         self.interval = interval
         self.max_parallel = max(1, max_parallel)
         #: Requests left unused in every window, for the occasional call made outside this pacer.
         self.margin = max(0, margin)
         self.clock = clock
+        self.sleep = sleep
         self._cond = threading.Condition()
         self._done: deque[float] = deque()
         self._in_flight = 0
@@ -66,7 +70,14 @@ class WindowPacer:
                     self._in_flight += 1
                     self.waited_seconds += now - started
                     return
-                self._cond.wait(timeout=wait if wait > 0 else None)
+                if wait > 0 and self.sleep is not None:
+                    self._cond.release()
+                    try:
+                        self.sleep(wait)
+                    finally:
+                        self._cond.acquire()
+                else:
+                    self._cond.wait(timeout=wait if wait > 0 else None)
 
     def _wait_needed(self, now: float) -> float | None:
         """``None`` when a request may start now, else seconds to wait (0: until notified)."""
@@ -83,22 +94,28 @@ class WindowPacer:
             return max(done[0] + self.interval - now, 0.001)
         return 0.0  # the window is full of requests in flight: wait for one to finish
 
-    def release(self, headers: Mapping[str, str] | None) -> None:
-        """Record a finished request and learn the window from its rate-limit headers."""
+    def release(self, headers: Mapping[str, str] | None, *, refused: bool = False) -> None:
+        """Record a finished request and learn the window from its rate-limit headers.
+
+        ``refused``: the answer was a 429, whose wait the caller decides (``Retry-After``)."""
         with self._cond:
             self._in_flight = max(0, self._in_flight - 1)
             self._done.append(self.clock())
             if headers:
-                self._learn(headers)
+                self._learn(headers, refused)
             self._cond.notify_all()
 
-    def _learn(self, headers: Mapping[str, str]) -> None:
+    def _learn(self, headers: Mapping[str, str], refused: bool) -> None:
         maximum = _header(headers, "X-HubSpot-RateLimit-Max")
         interval = _header(headers, "X-HubSpot-RateLimit-Interval-Milliseconds")
         if maximum is not None and maximum > 0:
             self.max_calls = maximum
         if interval is not None and interval > 0:
             self.interval = interval / 1000.0
+        remaining = _header(headers, "X-HubSpot-RateLimit-Remaining")
+        if remaining == 0 and not refused:
+            # Someone else shares the token and spent the window: hold back a tenth of it.
+            self._paused_until = max(self._paused_until, self.clock() + self.interval / 10)
 
     def pause_until(self, deadline: float) -> None:
         """Hold every caller back until ``deadline`` (a 429 said the window is spent)."""

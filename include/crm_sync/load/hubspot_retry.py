@@ -137,10 +137,11 @@ class Transport:
     def _once(self, method: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Attempt:
         self.pacer.acquire()
         headers: Mapping[str, str] = {}
+        status: int | None = None
         try:
             response = method(*args, _preload_content=False, _request_timeout=self.timeout, **kwargs)
             try:
-                raw, status, headers = response.data, response.status, response.headers
+                raw, status, headers = response.data, int(response.status), response.headers
             finally:
                 response.release_conn()
             return _Attempt(status, _decode(raw), headers, f"HTTP {status}")
@@ -166,7 +167,7 @@ class Transport:
                 ) from exc
             return _Attempt(status, _decode(getattr(exc, "body", None)), headers, f"HTTP {status}")
         finally:
-            self.pacer.release(headers)
+            self.pacer.release(headers, refused=status == 429)
             with self._lock:
                 self.calls += 1
 

@@ -8,12 +8,13 @@ bad record in a batch) are injected with ``/__sandbox/faults``.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from typing import Any
 
 import hubspot
 import pytest
-from crm_sandbox.hubspot.testing import client_fixtures, sandbox_call
+from crm_sandbox.hubspot.testing import FakeClock, client_fixtures, hubspot_sandbox, sandbox_call
 from crm_sync.load.hubspot import HubSpotWriter
 from crm_sync.load.hubspot_results import UNIQUE_PROPERTY
 from crm_sync.load.writer import BatchFailedError, LoadItem, WriteOutcome, WriterSetupError
@@ -423,3 +424,28 @@ def test_from_connection_and_a_missing_scope_names_it(
     with pytest.raises(WriterSetupError, match=r"crm\.schemas\.companies\.write"):
         writer.prepare()
     writer.close()
+
+
+# -- pacing ---------------------------------------------------------------------------------------------
+
+
+def test_pacing_keeps_under_the_window_and_fills_it() -> None:
+    """With a 10-requests-per-10-s portal, a 3,000-record load waits for the window instead of
+    meeting 429s, and uses all but the margin of every window. Time is a shared fake clock that
+    the writer advances when it waits, so the test runs instantly."""
+    clock = FakeClock()
+    with hubspot_sandbox({}, requests_per_10s=10, clock=clock) as url:
+        client = hubspot.HubSpot(access_token="pace", host=url)
+        writer = HubSpotWriter(client, max_parallel=1, requests_per_10s=10, clock=clock, sleep=clock.advance)
+        started = clock()
+        writer.prepare()
+        outcomes = writer.write("companies", "create", company_creates(3000))
+        writer.close()
+        elapsed = clock() - started
+        answered = sandbox_call(url, "GET", "stats")["by_status"]
+    assert all(o.ok for o in outcomes)
+    calls = writer.api_calls()
+    assert calls == 6 + 30  # read + create of the property on three objects, 30 upserts
+    assert "429" not in answered
+    per_window = 10 - 1  # the pacer leaves one request of each window unused
+    assert elapsed <= math.ceil(calls / per_window) * 10.0

@@ -9,15 +9,24 @@ from __future__ import annotations
 
 import json
 import math
+import socket
 from collections.abc import Iterator
 from typing import Any
 
 import hubspot
 import pytest
 from crm_sandbox.hubspot.testing import FakeClock, client_fixtures, hubspot_sandbox, sandbox_call
+from crm_sync.connections import CrmConnectionError
 from crm_sync.load.hubspot import HubSpotWriter
 from crm_sync.load.hubspot_results import UNIQUE_PROPERTY
-from crm_sync.load.writer import BatchFailedError, LoadItem, WriteOutcome, WriterSetupError
+from crm_sync.load.writer import (
+    BatchFailedError,
+    LoadItem,
+    LoadStoppedError,
+    WriteOutcome,
+    Writer,
+    WriterSetupError,
+)
 
 SCENARIO: dict[str, Any] = {
     "hubspot": {
@@ -420,6 +429,14 @@ def test_from_connection_and_a_missing_scope_names_it(
     monkeypatch.setenv("AIRFLOW_CONN_HUBSPOT_DEFAULT", json.dumps(conn))
     writer = HubSpotWriter.from_connection()
     assert writer.transport.retry_budget == 5
+    # The hook's client retries 5xx inside urllib3; the writer's must not, or retries double up.
+    faults(client, {"method": "POST", "path": "batch/update", "status": 503, "count": 2})
+    [updated] = writer.write(
+        "companies", "update", [item(1, "companies", "update", {"name": "A"}, target_id="101")]
+    )
+    assert updated.ok
+    assert writer.transport.retries == 2
+    assert calls(client, "POST", "batch/update") == 3
     faults(client, {"method": "POST", "path": "^/crm/v3/properties/companies$", "status": 403})
     with pytest.raises(WriterSetupError, match=r"crm\.schemas\.companies\.write"):
         writer.prepare()
@@ -449,3 +466,34 @@ def test_pacing_keeps_under_the_window_and_fills_it() -> None:
     assert "429" not in answered
     per_window = 10 - 1  # the pacer leaves one request of each window unused
     assert elapsed <= math.ceil(calls / per_window) * 10.0
+
+
+# -- failing fast -----------------------------------------------------------------------------------------
+
+
+def test_the_daily_limit_stops_the_load_cleanly() -> None:
+    with hubspot_sandbox({}, daily_limit=4) as url:
+        writer: Writer = HubSpotWriter(hubspot.HubSpot(access_token="day", host=url))
+        with pytest.raises(LoadStoppedError, match="daily API limit"):
+            writer.prepare()  # six calls; the fifth is refused
+        assert writer.api_calls() == 5  # four answered, the fifth refused: nothing retried
+        writer.close()
+
+
+def test_a_rejected_token_fails_at_once_naming_the_fix() -> None:
+    with hubspot_sandbox({"tokens": ["right"]}) as url:
+        writer = HubSpotWriter(hubspot.HubSpot(access_token="wrong", host=url))
+        with pytest.raises(CrmConnectionError, match="rejected the access token"):
+            writer.prepare()
+        assert writer.api_calls() == 1
+        writer.close()
+
+
+def test_an_unreachable_host_fails_at_once() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    writer = HubSpotWriter(hubspot.HubSpot(access_token="x", host=f"http://127.0.0.1:{port}"))
+    with pytest.raises(CrmConnectionError, match="cannot reach the API"):
+        writer.prepare()
+    writer.close()

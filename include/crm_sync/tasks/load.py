@@ -35,7 +35,7 @@ TARGETS = tuple(WRITERS)
 def make_writer(target: str) -> Writer:
     """The writer for ``target``, created inside the task (never at DAG parse time)."""
     module, name, conn_id = WRITERS[target]
-    writer: Writer = getattr(importlib.import_module(module), name)(conn_id=conn_id)
+    writer: Writer = getattr(importlib.import_module(module), name).from_connection(conn_id)
     return writer
 
 

@@ -907,6 +907,33 @@ def record_run(
         )
 
 
+def abandon_runs(engine: Engine, dag_id: str, current_run_id: str) -> list[str]:
+    """Mark runs of ``dag_id`` still ``running`` (a crashed or killed run) as ``abandoned``.
+
+    ``crm_sync`` runs one at a time, so when a run starts, any other run still recorded as
+    running will never finish: it is closed here so ``sync_run`` tells the truth.
+    """
+    ensure_schema(engine)
+    with engine.begin() as conn:
+        stale = [
+            str(r)
+            for r in conn.execute(
+                sa.select(sync_run.c.run_id).where(
+                    sync_run.c.dag_id == dag_id,
+                    sync_run.c.status == "running",
+                    sync_run.c.run_id != current_run_id,
+                )
+            ).scalars()
+        ]
+        if stale:
+            conn.execute(
+                sa.update(sync_run)
+                .where(sync_run.c.run_id.in_(stale))
+                .values(status="abandoned", finished_at=now_utc())
+            )
+    return stale
+
+
 def finish_run(engine: Engine, run_id: str, status: str, finished_at: datetime | None = None) -> None:
     """Set a run's final status and finish time."""
     with engine.begin() as conn:

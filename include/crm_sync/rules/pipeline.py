@@ -51,7 +51,7 @@ from crm_sync.rules.merge import (
 from crm_sync.rules.normalize import as_bool, as_text, column
 from crm_sync.rules.pipelines import PIPELINE_COLUMNS, STAGE_COLUMNS
 from crm_sync.rules.pipelines import name_pipelines as pipeline_rules
-from crm_sync.rules.rollups import plan_rollups
+from crm_sync.rules.rollups import DIFFERENCE_COLUMNS, plan_rollups
 from crm_sync.settings import SyncConfig
 
 Frames = dict[str, pd.DataFrame]
@@ -81,7 +81,13 @@ STAGE_OUTPUTS: dict[str, tuple[str, ...]] = {
         "rule_deal_conflicts",
         "rule_plan_deals",
     ),
-    "compute_rollups": ("rule_rollups", "rule_currency_flags", "rule_lifecycle", "rule_plan_rollups"),
+    "compute_rollups": (
+        "rule_rollups",
+        "rule_rollup_differences",
+        "rule_currency_flags",
+        "rule_lifecycle",
+        "rule_plan_rollups",
+    ),
     "build_plan": ("rule_snapshot", "rule_conflicts", "rule_plan"),
 }
 #: Tables of earlier stages each stage reads.
@@ -127,6 +133,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "rule_currency": ("multi_currency", "currencies"),
     "rule_deal_snapshot": SNAPSHOT_COLUMNS,
     "rule_deal_conflicts": ("object", "sf_id", "hs_id", "sf_field", "hs_field", "winner"),
+    "rule_rollup_differences": DIFFERENCE_COLUMNS,
     "rule_snapshot": SNAPSHOT_COLUMNS,
     "rule_conflicts": ("object", "sf_id", "hs_id", "sf_field", "hs_field", "winner"),
 }
@@ -317,7 +324,9 @@ def _stage_frame(stages: pd.DataFrame) -> pd.DataFrame:
 
 
 def compute_rollups(inputs: RuleInputs, config: SyncConfig, tables: Mapping[str, pd.DataFrame]) -> Frames:
-    """ROLL-1..ROLL-7 and ACC-7: rollups and lifecycle stages from the post-plan deal state."""
+    """ROLL-1..ROLL-7 and ACC-7 from the post-plan deal state: the rollups HubSpot should show
+    (expected values and differences, never written: HubSpot calculates them) and the
+    lifecycle stage rows (written)."""
     deals = _frame(tables, "rule_deal_state").copy()
     if not deals.empty:
         deals["is_won"] = as_bool(column(deals, "is_won"))
@@ -342,9 +351,10 @@ def compute_rollups(inputs: RuleInputs, config: SyncConfig, tables: Mapping[str,
     )
     return {
         "rule_rollups": rollups.rollups,
+        "rule_rollup_differences": rollups.differences,
         "rule_currency_flags": rollups.currency_flags,
         "rule_lifecycle": lifecycle.changes,
-        "rule_plan_rollups": concat_plans([rollups.plan, lifecycle.plan]),
+        "rule_plan_rollups": lifecycle.plan,
     }
 
 
@@ -366,6 +376,7 @@ class PlanResult:
     pipelines: pd.DataFrame
     pipeline_stages: pd.DataFrame
     rollups: pd.DataFrame
+    rollup_differences: pd.DataFrame
     currency_flags: pd.DataFrame
     lifecycle: pd.DataFrame
     cleared_links: pd.DataFrame
@@ -601,6 +612,7 @@ def assemble_plan(
         pipelines=_frame(tables, "rule_pipelines"),
         pipeline_stages=_frame(tables, "rule_pipeline_stages"),
         rollups=_frame(tables, "rule_rollups"),
+        rollup_differences=_frame(tables, "rule_rollup_differences"),
         currency_flags=_frame(tables, "rule_currency_flags"),
         lifecycle=_frame(tables, "rule_lifecycle"),
         cleared_links=_frame(tables, "rule_cleared_links"),

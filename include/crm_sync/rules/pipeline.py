@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crm_sync.plan import PLAN_COLUMNS, check_plan, concat_plans, empty_plan
+from crm_sync.plan import PLAN_COLUMNS, Target, check_plan, concat_plans, created_refs, empty_plan, json_safe
 from crm_sync.rules import accounts as account_rules
 from crm_sync.rules import contacts as contact_rules
 from crm_sync.rules import owners as owner_rules
@@ -39,8 +39,6 @@ from crm_sync.rules.lifecycle import plan_lifecycle
 from crm_sync.rules.merge import (
     SNAPSHOT_COLUMNS,
     align_pairs,
-    created_refs,
-    json_safe,
     mapped_fields,
     merge_fields,
     modified_at,
@@ -465,13 +463,17 @@ def merge_linked_pairs(
                 writes.mask[name] = writes.mask[name].to_numpy(dtype=bool) & owner_pairs
         plans.append(
             writes_to_plan(
-                result.hubspot, target="hubspot", obj=hs_object, target_id=p["hs_id"], source_id=p["sf_id"]
+                result.hubspot,
+                target=Target.HUBSPOT,
+                obj=hs_object,
+                target_id=p["hs_id"],
+                source_id=p["sf_id"],
             )
         )
         plans.append(
             writes_to_plan(
                 result.salesforce,
-                target="salesforce",
+                target=Target.SALESFORCE,
                 obj=sf_object,
                 target_id=p["sf_id"],
                 source_id=p["hs_id"],

@@ -37,9 +37,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crm_sync.rules._common import account_companies, alive
-from crm_sync.rules.merge import REF_PREFIX, ValueKind, changed_mask, json_safe
+from crm_sync.plan import REF_PREFIX, json_safe
+from crm_sync.rules.merge import ValueKind, changed_mask
 from crm_sync.rules.normalize import as_text, column
+from crm_sync.rules.staged import account_companies, alive
 
 ROLLUP_FIELDS: tuple[str, ...] = (
     "num_associated_deals",

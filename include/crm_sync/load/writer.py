@@ -1,13 +1,16 @@
-"""The contract between the load runner and the per-CRM writers (see INTERFACES.md).
+"""The contract between the load runner and a CRM writer.
 
-Placeholder copy in the ``hswriter`` branch until the lead's version lands on main; names and
-fields are identical, so the lead's file replaces this one at merge.
+A writer knows one CRM's write APIs (batch sizes, idempotent upserts, retries, rate limits); the
+runner knows the plan (order, references, links, dead letters). They meet in :class:`LoadItem`
+(one plan row with its references already resolved) and :class:`WriteOutcome` (what happened to
+that row). Per-record failures are outcomes, never exceptions, so one bad record cannot sink its
+batch; exceptions are kept for what stops the whole load.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from crm_sync.connections import CrmConnectionError
@@ -15,7 +18,7 @@ from crm_sync.connections import CrmConnectionError
 
 @dataclass(frozen=True, slots=True)
 class LoadItem:
-    """One plan row to write: identity ``seq``, what to do, and the resolved field values."""
+    """One plan row to write. ``fields`` hold target field names with references resolved."""
 
     seq: int
     target: str
@@ -23,20 +26,23 @@ class LoadItem:
     action: str
     source_id: str | None
     target_id: str | None
-    fields: dict[str, Any]
-    rules: tuple[str, ...]
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    rules: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class WriteOutcome:
-    """What became of one :class:`LoadItem` (same ``seq``); ``error_code`` None means written."""
+    """The result of writing one item: the record's id on the target, or the API's error.
+
+    ``children`` carries ids the write made besides the record's own, as (key, id) pairs: the
+    stages of a created pipeline, keyed by stage label.
+    """
 
     seq: int
     target_id: str | None = None
     error_code: str | None = None
     message: str | None = None
     retryable: bool = True
-    #: Extra ids a write produced: for a created pipeline, (stage label, stage id) pairs.
     children: tuple[tuple[str, str], ...] = ()
 
     @property
@@ -45,7 +51,7 @@ class WriteOutcome:
 
 
 class WriterSetupError(CrmConnectionError):
-    """A prerequisite is missing in the CRM; the message says how to fix it."""
+    """Something the CRM must have before crm-sync can write is missing; the message says how to add it."""
 
 
 class BatchFailedError(RuntimeError):
@@ -53,18 +59,22 @@ class BatchFailedError(RuntimeError):
 
 
 class LoadStoppedError(RuntimeError):
-    """The API allowance reserve was reached: the load stops cleanly; the message says why."""
+    """The load stopped on purpose (e.g. the API allowance reached its reserve); nothing is lost."""
 
 
 class Writer(Protocol):
-    """A target CRM's writer; the runner calls :meth:`write` per (object, action) group."""
+    """What the runner needs from a CRM writer."""
 
     target: str
 
-    def prepare(self) -> None: ...
+    def prepare(self) -> None:
+        """Check (or create) what writing needs, failing fast with a message that says the fix."""
 
-    def write(self, object: str, action: str, items: Sequence[LoadItem]) -> list[WriteOutcome]: ...
+    def write(self, object_name: str, action: str, items: Sequence[LoadItem]) -> list[WriteOutcome]:
+        """Write one group (same object and action); exactly one outcome per item, by ``seq``."""
 
-    def api_calls(self) -> int: ...
+    def api_calls(self) -> int:
+        """Requests made so far, for ``sync_log``."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release connections."""

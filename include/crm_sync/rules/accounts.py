@@ -30,19 +30,10 @@ import numpy.typing as npt
 import pandas as pd
 from rapidfuzz import fuzz, process
 
-from crm_sync.plan import concat_plans
-from crm_sync.rules._common import (
-    alive,
-    associations,
-    first_link_rows,
-    hubspot_create_rows,
-    link_pairs,
-    plan_rows,
-    salesforce_create_rows,
-)
+from crm_sync.plan import Action, Target, concat_plans, created_refs, plan_rows
 from crm_sync.rules.contacts import ContactsResult
 from crm_sync.rules.inputs import RuleInputs
-from crm_sync.rules.merge import created_refs
+from crm_sync.rules.new_records import first_link_rows, hubspot_create_rows, salesforce_create_rows
 from crm_sync.rules.normalize import (
     as_bool,
     as_text,
@@ -56,6 +47,7 @@ from crm_sync.rules.normalize import (
     values_of,
 )
 from crm_sync.rules.owners import OwnerMap
+from crm_sync.rules.staged import alive, associations, link_pairs
 from crm_sync.settings import SyncConfig
 
 IntArray = npt.NDArray[np.int64]
@@ -629,10 +621,10 @@ def accounts_to_hubspot(
         )
         plans.append(
             plan_rows(
-                len(losers),
-                target="hubspot",
+                count=len(losers),
+                target=Target.HUBSPOT,
                 object="companies",
-                action="skip",
+                action=Action.SKIP,
                 rules=["ACC-6"],
                 source_id=losers["sf_id"],
                 target_id=own_company,
@@ -846,10 +838,10 @@ def companies_to_salesforce(
     broken = candidates["hs_id"].isin(links["hs_id"])
     plans.append(
         plan_rows(
-            int(broken.sum()),
-            target="salesforce",
+            count=int(broken.sum()),
+            target=Target.SALESFORCE,
             object="Account",
-            action="skip",
+            action=Action.SKIP,
             rules=["ACC-4"],
             source_id=candidates.loc[broken, "hs_id"],
             reason="ACC-4: the Account this company was linked to is deleted; it is not re-created",
@@ -881,10 +873,10 @@ def companies_to_salesforce(
     skipped = ~create
     plans.append(
         plan_rows(
-            int(skipped.sum()),
-            target="salesforce",
+            count=int(skipped.sum()),
+            target=Target.SALESFORCE,
             object="Account",
-            action="skip",
+            action=Action.SKIP,
             rules=pd.Series(
                 [["ACC-5"] if str(r).startswith("ACC-5") else ["ACC-4"] for r in reason[skipped]],
                 dtype=object,
@@ -958,10 +950,10 @@ def _group_matches(
             rules_first=("ACC-4", "ACC-6"),
         ),
         plan_rows(
-            len(blocked),
-            target="salesforce",
+            count=len(blocked),
+            target=Target.SALESFORCE,
             object="Account",
-            action="skip",
+            action=Action.SKIP,
             rules=["ACC-6"],
             source_id=blocked["hs_id"],
             target_id=blocked["survivor_id"],

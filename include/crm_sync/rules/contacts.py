@@ -29,19 +29,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crm_sync.plan import concat_plans
-from crm_sync.rules._common import (
-    Side,
-    alive,
-    first_link_rows,
-    hubspot_create_rows,
-    link_pairs,
-    plan_rows,
-    salesforce_create_rows,
-    screen,
-)
+from crm_sync.plan import Action, Target, concat_plans, created_refs, plan_rows
 from crm_sync.rules.inputs import RuleInputs
-from crm_sync.rules.merge import created_refs
+from crm_sync.rules.new_records import first_link_rows, hubspot_create_rows, salesforce_create_rows
 from crm_sync.rules.normalize import (
     as_bool,
     as_text,
@@ -53,6 +43,8 @@ from crm_sync.rules.normalize import (
     values_of,
 )
 from crm_sync.rules.owners import ASSIGNMENT_RULE_FIELD, OwnerMap
+from crm_sync.rules.screening import Side, screen
+from crm_sync.rules.staged import alive, link_pairs
 from crm_sync.settings import InclusionCondition, SyncConfig
 
 #: Columns of :attr:`ContactsResult.pairs`.
@@ -344,10 +336,10 @@ def match_contacts(inputs: RuleInputs, config: SyncConfig, owners: OwnerMap) -> 
     taken["by_object"] = taken["hs_id"].map(pair_by_hs["sf_object"]).astype("str")
     taken["by_id"] = taken["hs_id"].map(pair_by_hs["sf_id"]).astype("str")
     rest_sf = sf[~sf["key"].isin(paired_sf)]
-    to_hs = Side("hubspot", "contacts", rest_sf["sf_id"])
+    to_hs = Side(Target.HUBSPOT, "contacts", rest_sf["sf_id"])
     # Their rows name the HubSpot contact that already holds the email.
     holder = Side(
-        "hubspot", "contacts", rest_sf["sf_id"], rest_sf["email"].map(taken.set_index("email")["hs_id"])
+        Target.HUBSPOT, "contacts", rest_sf["sf_id"], rest_sf["email"].map(taken.set_index("email")["hs_id"])
     )
     sf_open = screen(
         plans,
@@ -392,10 +384,10 @@ def match_contacts(inputs: RuleInputs, config: SyncConfig, owners: OwnerMap) -> 
     )
     plans.append(
         plan_rows(
-            len(duplicates),
-            target="hubspot",
+            count=len(duplicates),
+            target=Target.HUBSPOT,
             object="contacts",
-            action="skip",
+            action=Action.SKIP,
             rules=["CON-3"],
             source_id=duplicates["sf_id"],
             reason="CON-3: "
@@ -411,7 +403,7 @@ def match_contacts(inputs: RuleInputs, config: SyncConfig, owners: OwnerMap) -> 
 
     # HubSpot contacts left over: CON-2.
     rest_hs = hs[~hs["hs_id"].isin(paired_hs)]
-    to_sf = Side("salesforce", default_object, rest_hs["hs_id"])
+    to_sf = Side(Target.SALESFORCE, default_object, rest_hs["hs_id"])
     hs_open = screen(
         plans,
         to_sf.skip(

@@ -43,36 +43,27 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from crm_sync.plan import concat_plans, empty_plan
-from crm_sync.rules._common import (
-    Side,
-    account_companies,
-    alive,
-    associations,
-    create_field_columns,
-    link_pairs,
-    new_record_owners,
-    screen,
-)
+from crm_sync.plan import Action, Target, concat_plans, created_refs, empty_plan, plan_rows
 from crm_sync.rules.inputs import RuleInputs
 from crm_sync.rules.merge import (
     SNAPSHOT_COLUMNS,
     MergeField,
     PairSides,
     canonical,
-    created_refs,
     mapped_fields,
     merge_fields,
     modified_at,
     owner_field,
     owner_skips,
-    plan_rows,
     same,
     writes_to_plan,
 )
+from crm_sync.rules.new_records import create_field_columns, new_record_owners
 from crm_sync.rules.normalize import as_text, as_timestamp, column, salesforce_ids18
 from crm_sync.rules.owners import OwnerMap, unmapped_owner_skips
 from crm_sync.rules.pipelines import pipeline_keys, stage_lookup
+from crm_sync.rules.screening import Side, screen
+from crm_sync.rules.staged import account_companies, alive, associations, link_pairs
 from crm_sync.settings import SyncConfig
 
 ASSOC_DEAL_TO_CONTACT = 3
@@ -247,9 +238,9 @@ def _assoc_rows(
         }
     )
     return plan_rows(
-        target="hubspot",
-        obj="associations",
-        action="associate",
+        target=Target.HUBSPOT,
+        object="associations",
+        action=Action.ASSOCIATE,
         values=values,
         source_id=source_id,
         rules=[rule],
@@ -367,9 +358,9 @@ def plan_deals(
     if sf_gone.any():
         plans.append(
             plan_rows(
-                target="hubspot",
-                obj="deals",
-                action="delete",
+                target=Target.HUBSPOT,
+                object="deals",
+                action=Action.DELETE,
                 values=pd.DataFrame(index=pd.RangeIndex(int(sf_gone.sum()))),
                 source_id=po.loc[sf_gone, "sf_id"],
                 target_id=pd_.loc[sf_gone, "hs_id"],
@@ -387,9 +378,9 @@ def plan_deals(
         if still_set.any():
             plans.append(
                 plan_rows(
-                    target="salesforce",
-                    obj="Opportunity",
-                    action="update",
+                    target=Target.SALESFORCE,
+                    object="Opportunity",
+                    action=Action.UPDATE,
                     values=pd.DataFrame({"HubSpot_Id__c": [None] * int(still_set.sum())}),
                     mask=pd.DataFrame({"HubSpot_Id__c": [True] * int(still_set.sum())}),
                     source_id=gone_d.loc[still_set, "hs_id"],
@@ -415,7 +406,9 @@ def plan_deals(
             columns=list(CLEARED_LINK_COLUMNS),
         )
         plans.append(
-            Side("hubspot", "deals", gone_o["sf_id"], gone_d["hs_id"]).rows("skip", ["DEAL-4"], reason)
+            Side(Target.HUBSPOT, "deals", gone_o["sf_id"], gone_d["hs_id"]).rows(
+                Action.SKIP, ["DEAL-4"], reason
+            )
         )
 
     # ---- live pairs ---------------------------------------------------------------------------
@@ -425,8 +418,8 @@ def plan_deals(
     del po, pd_
     # A pair that fails a check is reported under the first one (DEAL-3, DEAL-2, DEAL-8); the
     # rest merge.
-    to_hs = Side("hubspot", "deals", lo["sf_id"], ld["hs_id"])
-    to_sf = Side("salesforce", "Opportunity", ld["hs_id"], lo["sf_id"])
+    to_hs = Side(Target.HUBSPOT, "deals", lo["sf_id"], ld["hs_id"])
+    to_sf = Side(Target.SALESFORCE, "Opportunity", ld["hs_id"], lo["sf_id"])
     ok = screen(
         plans,
         to_hs.skip(
@@ -465,7 +458,7 @@ def plan_deals(
     touched = (new_o["modified"] >= enabled_at).to_numpy(dtype=bool, na_value=False)
     was_imported = new_o["sf_id"].isin(imported).to_numpy()
     eligible = is_new | touched | was_imported
-    to_new_deal = Side("hubspot", "deals", new_o["sf_id"])
+    to_new_deal = Side(Target.HUBSPOT, "deals", new_o["sf_id"])
     create = screen(
         plans,
         to_new_deal.skip(["DEAL-9"], ~eligible, _deal9_reason(enabled_at)),
@@ -486,7 +479,7 @@ def plan_deals(
     new_d_mask = (d["alive"] & ~d["hs_id"].isin(paired_hs)).to_numpy()
     new_d = d[new_d_mask].reset_index(drop=True)
     new_d_raw = deal_raw[new_d_mask].reset_index(drop=True)
-    to_new_opp = Side("salesforce", "Opportunity", new_d["hs_id"])
+    to_new_opp = Side(Target.SALESFORCE, "Opportunity", new_d["hs_id"])
     make = screen(
         plans,
         to_new_opp.skip(
@@ -708,10 +701,14 @@ def _merge_pairs(
 
     plans = [
         writes_to_plan(
-            hs_w, target="hubspot", obj="deals", target_id=pairs["hs_id"], source_id=pairs["sf_id"]
+            hs_w, target=Target.HUBSPOT, obj="deals", target_id=pairs["hs_id"], source_id=pairs["sf_id"]
         ),
         writes_to_plan(
-            sf_w, target="salesforce", obj="Opportunity", target_id=pairs["sf_id"], source_id=pairs["hs_id"]
+            sf_w,
+            target=Target.SALESFORCE,
+            obj="Opportunity",
+            target_id=pairs["sf_id"],
+            source_id=pairs["hs_id"],
         ),
     ]
     plans.append(
@@ -739,7 +736,7 @@ def _hubspot_creates(
     if co.empty:
         return []
     columns = create_field_columns(
-        co_raw, config.mappings("opportunities"), "hubspot", sf_object="Opportunity", hs_object="deals"
+        co_raw, config.mappings("opportunities"), Target.HUBSPOT, sf_object="Opportunity", hs_object="deals"
     )
     owner = owners.to_hubspot(co["owner"])
     values = pd.DataFrame(columns)
@@ -753,9 +750,9 @@ def _hubspot_creates(
         "deal_currency_code": ("DEAL-8",),
     }
     rows = plan_rows(
-        target="hubspot",
-        obj="deals",
-        action="create",
+        target=Target.HUBSPOT,
+        object="deals",
+        action=Action.CREATE,
         values=values,
         source_id=co["sf_id"],
         rules=["DEAL-1", "DEAL-2", "SYNC-2"],
@@ -764,7 +761,7 @@ def _hubspot_creates(
         keep_empty=True,
     )
     skips = unmapped_owner_skips(
-        target="hubspot",
+        target=Target.HUBSPOT,
         object="deals",
         target_ids=pd.Series([None] * len(co), dtype=object),
         source_ids=co["sf_id"],
@@ -807,7 +804,11 @@ def _salesforce_creates(
     cd_raw = cd_raw[keep].reset_index(drop=True)
     account = company_account.reset_index(drop=True)[keep].reset_index(drop=True)
     columns = create_field_columns(
-        cd_raw, config.mappings("opportunities"), "salesforce", sf_object="Opportunity", hs_object="deals"
+        cd_raw,
+        config.mappings("opportunities"),
+        Target.SALESFORCE,
+        sf_object="Opportunity",
+        hs_object="deals",
     )
     values = pd.DataFrame(columns)
     values["StageName"] = cd["stage_api"].astype(object)
@@ -824,9 +825,9 @@ def _salesforce_creates(
     row_rules = {r: (decision["owner_rule"] == r).to_numpy() for r in ("OWN-1", "OWN-2", "OWN-3")}
     plans.append(
         plan_rows(
-            target="salesforce",
-            obj="Opportunity",
-            action="create",
+            target=Target.SALESFORCE,
+            object="Opportunity",
+            action=Action.CREATE,
             values=values,
             source_id=cd["hs_id"],
             rules=["DEAL-5", "DEAL-1", "SYNC-2"],
@@ -896,9 +897,9 @@ def _associations(
     if not new_roles.empty:
         plans.append(
             plan_rows(
-                target="salesforce",
-                obj="OpportunityContactRole",
-                action="create",
+                target=Target.SALESFORCE,
+                object="OpportunityContactRole",
+                action=Action.CREATE,
                 values=pd.DataFrame(
                     {
                         "OpportunityId": new_roles["sf_key"].astype(object),

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crm_sync.plan import PLAN_COLUMNS, check_plan, concat_plans, empty_plan
+from crm_sync.plan import PLAN_COLUMNS, Target, check_plan, concat_plans, created_refs, empty_plan, json_safe
 from crm_sync.rules import accounts as account_rules
 from crm_sync.rules import contacts as contact_rules
 from crm_sync.rules import owners as owner_rules
@@ -39,8 +39,6 @@ from crm_sync.rules.lifecycle import plan_lifecycle
 from crm_sync.rules.merge import (
     SNAPSHOT_COLUMNS,
     align_pairs,
-    created_refs,
-    json_safe,
     mapped_fields,
     merge_fields,
     modified_at,
@@ -51,7 +49,7 @@ from crm_sync.rules.merge import (
 from crm_sync.rules.normalize import as_bool, as_text, column
 from crm_sync.rules.pipelines import PIPELINE_COLUMNS, STAGE_COLUMNS
 from crm_sync.rules.pipelines import name_pipelines as pipeline_rules
-from crm_sync.rules.rollups import plan_rollups
+from crm_sync.rules.rollups import DIFFERENCE_COLUMNS, plan_rollups
 from crm_sync.settings import SyncConfig
 
 Frames = dict[str, pd.DataFrame]
@@ -81,7 +79,13 @@ STAGE_OUTPUTS: dict[str, tuple[str, ...]] = {
         "rule_deal_conflicts",
         "rule_plan_deals",
     ),
-    "compute_rollups": ("rule_rollups", "rule_currency_flags", "rule_lifecycle", "rule_plan_rollups"),
+    "compute_rollups": (
+        "rule_rollups",
+        "rule_rollup_differences",
+        "rule_currency_flags",
+        "rule_lifecycle",
+        "rule_plan_rollups",
+    ),
     "build_plan": ("rule_snapshot", "rule_conflicts", "rule_plan"),
 }
 #: Tables of earlier stages each stage reads.
@@ -127,6 +131,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "rule_currency": ("multi_currency", "currencies"),
     "rule_deal_snapshot": SNAPSHOT_COLUMNS,
     "rule_deal_conflicts": ("object", "sf_id", "hs_id", "sf_field", "hs_field", "winner"),
+    "rule_rollup_differences": DIFFERENCE_COLUMNS,
     "rule_snapshot": SNAPSHOT_COLUMNS,
     "rule_conflicts": ("object", "sf_id", "hs_id", "sf_field", "hs_field", "winner"),
 }
@@ -317,7 +322,9 @@ def _stage_frame(stages: pd.DataFrame) -> pd.DataFrame:
 
 
 def compute_rollups(inputs: RuleInputs, config: SyncConfig, tables: Mapping[str, pd.DataFrame]) -> Frames:
-    """ROLL-1..ROLL-7 and ACC-7: rollups and lifecycle stages from the post-plan deal state."""
+    """ROLL-1..ROLL-7 and ACC-7 from the post-plan deal state: the rollups HubSpot should show
+    (expected values and differences, never written: HubSpot calculates them) and the
+    lifecycle stage rows (written)."""
     deals = _frame(tables, "rule_deal_state").copy()
     if not deals.empty:
         deals["is_won"] = as_bool(column(deals, "is_won"))
@@ -342,9 +349,10 @@ def compute_rollups(inputs: RuleInputs, config: SyncConfig, tables: Mapping[str,
     )
     return {
         "rule_rollups": rollups.rollups,
+        "rule_rollup_differences": rollups.differences,
         "rule_currency_flags": rollups.currency_flags,
         "rule_lifecycle": lifecycle.changes,
-        "rule_plan_rollups": concat_plans([rollups.plan, lifecycle.plan]),
+        "rule_plan_rollups": lifecycle.plan,
     }
 
 
@@ -366,6 +374,7 @@ class PlanResult:
     pipelines: pd.DataFrame
     pipeline_stages: pd.DataFrame
     rollups: pd.DataFrame
+    rollup_differences: pd.DataFrame
     currency_flags: pd.DataFrame
     lifecycle: pd.DataFrame
     cleared_links: pd.DataFrame
@@ -454,13 +463,17 @@ def merge_linked_pairs(
                 writes.mask[name] = writes.mask[name].to_numpy(dtype=bool) & owner_pairs
         plans.append(
             writes_to_plan(
-                result.hubspot, target="hubspot", obj=hs_object, target_id=p["hs_id"], source_id=p["sf_id"]
+                result.hubspot,
+                target=Target.HUBSPOT,
+                obj=hs_object,
+                target_id=p["hs_id"],
+                source_id=p["sf_id"],
             )
         )
         plans.append(
             writes_to_plan(
                 result.salesforce,
-                target="salesforce",
+                target=Target.SALESFORCE,
                 obj=sf_object,
                 target_id=p["sf_id"],
                 source_id=p["hs_id"],
@@ -601,6 +614,7 @@ def assemble_plan(
         pipelines=_frame(tables, "rule_pipelines"),
         pipeline_stages=_frame(tables, "rule_pipeline_stages"),
         rollups=_frame(tables, "rule_rollups"),
+        rollup_differences=_frame(tables, "rule_rollup_differences"),
         currency_flags=_frame(tables, "rule_currency_flags"),
         lifecycle=_frame(tables, "rule_lifecycle"),
         cleared_links=_frame(tables, "rule_cleared_links"),

@@ -44,11 +44,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crm_sync.plan import concat_plans, empty_plan
-from crm_sync.rules._common import alive, link_pairs
+from crm_sync.plan import Action, Target, concat_plans, created_ref, created_refs, empty_plan, plan_rows
 from crm_sync.rules.inputs import RuleInputs
-from crm_sync.rules.merge import created_ref, created_refs, plan_rows
 from crm_sync.rules.normalize import as_bool, as_text, column
+from crm_sync.rules.staged import alive, link_pairs
 
 STANDARD_KEY = "__standard__"
 STANDARD_LABEL = "Salesforce - Standard pipeline"
@@ -298,9 +297,9 @@ def _plan(
         )
         parts.append(
             plan_rows(
-                target="hubspot",
-                obj="pipelines",
-                action="create",
+                target=Target.HUBSPOT,
+                object="pipelines",
+                action=Action.CREATE,
                 values=values,
                 source_id=created["pipeline_key"],
                 rules=RULES,
@@ -311,9 +310,9 @@ def _plan(
     if not adopted.empty:
         parts.append(
             plan_rows(
-                target="hubspot",
-                obj="pipelines",
-                action="link",
+                target=Target.HUBSPOT,
+                object="pipelines",
+                action=Action.LINK,
                 values=pd.DataFrame(index=adopted.index),
                 source_id=adopted["pipeline_key"],
                 target_id=adopted["hs_pipeline_id"],
@@ -329,9 +328,9 @@ def _plan(
             sub = present[renamed].reset_index(drop=True)
             parts.append(
                 plan_rows(
-                    target="hubspot",
-                    obj="pipelines",
-                    action="update",
+                    target=Target.HUBSPOT,
+                    object="pipelines",
+                    action=Action.UPDATE,
                     values=pd.DataFrame({"label": sub["label"]}),
                     source_id=sub["pipeline_key"],
                     target_id=sub["hs_pipeline_id"],
@@ -358,9 +357,9 @@ def _plan(
             )
             parts.append(
                 plan_rows(
-                    target="hubspot",
-                    obj="pipelines",
-                    action="create",
+                    target=Target.HUBSPOT,
+                    object="pipelines",
+                    action=Action.CREATE,
                     values=values,
                     source_id=missing["pipeline_key"].astype("str")
                     + "/"

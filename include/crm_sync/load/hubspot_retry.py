@@ -33,10 +33,11 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import urllib3.exceptions
+from urllib3.util.retry import Retry
+
 from crm_sync.connections import CrmConnectionError, _is_hubspot_api_exception
 from crm_sync.load.hubspot_pacing import WindowPacer
 from crm_sync.load.writer import BatchFailedError, LoadStoppedError
-from urllib3.util.retry import Retry
 
 log = logging.getLogger(__name__)
 

@@ -497,3 +497,18 @@ def test_an_unreachable_host_fails_at_once() -> None:
     with pytest.raises(CrmConnectionError, match="cannot reach the API"):
         writer.prepare()
     writer.close()
+
+
+def test_a_contact_whose_email_is_taken_fails_with_the_existing_id(
+    client: hubspot.HubSpot, writer: HubSpotWriter
+) -> None:
+    items = [
+        item(1, "contacts", "create", {"email": "ADA@acme.com", "firstname": "Ada"}, source_id="003A"),
+        item(2, "contacts", "create", {"email": "bob@acme.com", "firstname": "Bob"}, source_id="003B"),
+    ]
+    outcomes = by_seq(writer.write("contacts", "create", items))
+    assert (outcomes[1].error_code, outcomes[1].retryable) == ("CONFLICT", False)
+    assert "Existing ID: 201" in str(outcomes[1].message)
+    assert outcomes[2].ok
+    emails = {r["email"] for r in all_records(client, "contacts", "email")}
+    assert emails == {"ada@acme.com", "bob@acme.com"}

@@ -38,7 +38,7 @@ from crm_sync.load.hubspot_associations import AssociationWriter
 from crm_sync.load.hubspot_pacing import DEFAULT_MAX, WindowPacer
 from crm_sync.load.hubspot_pipelines import PipelineWriter
 from crm_sync.load.hubspot_retry import DEFAULT_RETRY_BUDGET, Reply, Transport, no_status_retry
-from crm_sync.load.writer import LoadItem, WriteOutcome, WriterSetupError
+from crm_sync.load.writer import LoadItem, WriteOutcome, Writer, WriterSetupError
 
 log = logging.getLogger(__name__)
 
@@ -118,23 +118,23 @@ class HubSpotWriter:
         for object_type in RECORD_OBJECTS:
             self._ensure_unique_property(object_type)
 
-    def write(self, object: str, action: str, items: Sequence[LoadItem]) -> list[WriteOutcome]:
+    def write(self, object_name: str, action: str, items: Sequence[LoadItem]) -> list[WriteOutcome]:
         """Write one group; exactly one outcome per item (see the module docstring)."""
         if not items:
             return []
-        if object == "pipelines":
+        if object_name == "pipelines":
             return self.pipelines.write(action, items)
-        if object == "associations":
+        if object_name == "associations":
             return self.associations.write(action, items)
-        if object not in RECORD_OBJECTS:
-            return results.unsupported(items, f"crm-sync does not write HubSpot {object}")
+        if object_name not in RECORD_OBJECTS:
+            return results.unsupported(items, f"crm-sync does not write HubSpot {object_name}")
         if action == "create":
-            return self._creates(object, items)
+            return self._creates(object_name, items)
         if action in ("update", "link"):
-            return self._updates(object, items)
+            return self._updates(object_name, items)
         if action == "delete":
-            return self._archives(object, items)
-        return results.unsupported(items, f"action {action!r} is not a write for HubSpot {object}")
+            return self._archives(object_name, items)
+        return results.unsupported(items, f"action {action!r} is not a write for HubSpot {object_name}")
 
     def api_calls(self) -> int:
         return self.transport.calls
@@ -337,3 +337,8 @@ class HubSpotWriter:
             f"HubSpot could not set up the property {object_type}.{name} (HTTP {reply.status}: "
             f"{str(reply.body)[:300]})"
         )
+
+
+def _conforms(writer: HubSpotWriter) -> Writer:
+    """mypy checks here that :class:`HubSpotWriter` is a :class:`Writer` (structural typing)."""
+    return writer

@@ -55,10 +55,12 @@ def properties_of(item: LoadItem) -> dict[str, Any]:
 
 def upsert_input(item: LoadItem) -> dict[str, Any]:
     """One ``batch/upsert`` input: keyed by the Salesforce id in the unique property."""
+    properties = properties_of(item)
+    properties[UNIQUE_PROPERTY] = str(item.source_id)  # set on create, whatever the portal does
     return {
         "id": str(item.source_id),
         "idProperty": UNIQUE_PROPERTY,
-        "properties": properties_of(item),
+        "properties": properties,
         "objectWriteTraceId": str(item.seq),
     }
 

@@ -638,3 +638,16 @@ def test_batch_archive(client: hubspot.HubSpot) -> None:
     with pytest.raises(NotFoundException):
         client.crm.contacts.basic_api.get_by_id("201")
     assert client.crm.contacts.basic_api.get_by_id("202").id == "202"
+
+
+@pytest.mark.parametrize("endpoint", ["update", "upsert"])
+def test_hs_object_id_is_not_an_id_property_of_batch_writes(client: hubspot.HubSpot, endpoint: str) -> None:
+    inputs = [{"id": "201", "idProperty": "hs_object_id", "properties": {"jobtitle": "CTO"}}]
+    with pytest.raises(ApiException) as caught:
+        getattr(client.crm.contacts.batch_api, endpoint)({"inputs": inputs})
+    assert caught.value.status == 400
+    assert "non-unique 0-1 property hs_object_id" in body(caught.value)["message"]
+    plain = client.crm.contacts.batch_api.update(
+        {"inputs": [{"id": "201", "properties": {"jobtitle": "CTO"}}]}
+    )
+    assert plain.results[0].properties["jobtitle"] == "CTO"

@@ -16,6 +16,7 @@ the error's ``category`` (``VALIDATION_ERROR``, ``CONFLICT``, ``OBJECT_NOT_FOUND
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -33,9 +34,11 @@ T = TypeVar("T")
 
 def property_value(value: Any) -> Any:
     """A field value as HubSpot takes it: strings, numbers and booleans as they are, ``None``
-    as the empty string (which clears the property), datetimes as ISO 8601 UTC, dates as the
-    midnight-UTC ISO date HubSpot stores for date properties."""
-    if value is None:
+    (or NaN, a frame's missing value) as the empty string (which clears the property), datetimes
+    as ISO 8601 UTC, dates as the midnight-UTC ISO date HubSpot stores for date properties."""
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        value = value.item()  # a numpy scalar from a frame: the Python value it holds
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, bool | int | float | str):
         return value

@@ -256,21 +256,22 @@ def test_server_errors_on_idempotent_writes_are_retried(
 
 
 def test_a_create_whose_answer_was_lost_is_not_duplicated(client: hubspot.HubSpot) -> None:
-    writer = HubSpotWriter(client, timeout=0.5, retry_budget=60.0, requests_per_10s=190)
+    writer = HubSpotWriter(client, timeout=1.0, retry_budget=60.0, requests_per_10s=190)
     writer.prepare()
     # The first upsert is answered after the client gave up waiting: it lands, its answer is lost.
-    faults(client, {"method": "POST", "path": "batch/upsert", "delay": 1.0, "count": 1})
+    faults(client, {"method": "POST", "path": "batch/upsert", "delay": 2.0, "count": 1})
     items = company_creates(20)
     outcomes = by_seq(writer.write("companies", "create", items))
     writer.close()
     assert all(o.ok for o in outcomes.values())
-    assert writer.transport.retries == 1
+    assert writer.transport.retries >= 1
     # Read back only once the delayed upsert has landed too (the read is held longer server-side).
-    faults(client, {"method": "GET", "path": "^/crm/v3/objects/companies$", "delay": 1.5, "count": 1})
+    faults(client, {"method": "GET", "path": "^/crm/v3/objects/companies$", "delay": 3.0, "count": 1})
     records = [r for r in all_records(client, "companies") if r.get(UNIQUE_PROPERTY)]
     assert sorted(r[UNIQUE_PROPERTY] for r in records) == sorted(str(i.source_id) for i in items)
     assert {r["id"] for r in records} == {o.target_id for o in outcomes.values()}
-    assert calls(client, "POST", "/crm/v3/objects/{objectType}/batch/upsert", raw="") == 2
+    sent = calls(client, "POST", "/crm/v3/objects/{objectType}/batch/upsert", raw="")
+    assert sent == writer.transport.retries + 1
 
 
 def test_a_whole_batch_failing_past_the_budget_fails_the_write(client: hubspot.HubSpot) -> None:

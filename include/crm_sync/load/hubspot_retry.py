@@ -97,6 +97,7 @@ class Transport:
         pacer: WindowPacer,
         timeout: float,
         retry_budget: float = DEFAULT_RETRY_BUDGET,
+        daily_reserve: int = 0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -104,6 +105,9 @@ class Transport:
         self.pacer = pacer
         self.timeout = timeout
         self.retry_budget = retry_budget
+        #: Requests of the daily allowance left for others: the load stops before using them.
+        self.daily_reserve = daily_reserve
+        self.daily_remaining: int | None = None
         self.sleep = sleep
         self.clock = clock
         self._lock = threading.Lock()
@@ -115,6 +119,7 @@ class Transport:
         self, what: str, method: Callable[..., Any], *args: Any, idempotent: bool, **kwargs: Any
     ) -> Reply:
         """Call ``method`` until it answers for real; ``what`` names the request in errors and logs."""
+        self._check_reserve(what)
         deadline = self.clock() + self.retry_budget
         attempt = 0
         while True:
@@ -145,6 +150,7 @@ class Transport:
                 raw, status, headers = response.data, int(response.status), response.headers
             finally:
                 response.release_conn()
+            self._note_daily(headers)
             return _Attempt(status, _decode(raw), headers, f"HTTP {status}")
         except urllib3.exceptions.MaxRetryError as exc:
             if isinstance(
@@ -161,6 +167,7 @@ class Transport:
                 raise
             status = int(getattr(exc, "status", 0) or 0)
             headers = getattr(exc, "headers", None) or {}
+            self._note_daily(headers)
             if status == 0:  # the client's wrapper of TLS errors
                 raise CrmConnectionError(
                     f"HubSpot connection '{self.conn_id}' failed before any answer "
@@ -171,6 +178,22 @@ class Transport:
             self.pacer.release(headers, refused=status == 429)
             with self._lock:
                 self.calls += 1
+
+    def _note_daily(self, headers: Mapping[str, str]) -> None:
+        raw = headers.get("X-HubSpot-RateLimit-Daily-Remaining") if headers else None
+        if raw is not None and str(raw).strip().isdigit():
+            with self._lock:
+                self.daily_remaining = int(str(raw).strip())
+
+    def _check_reserve(self, what: str) -> None:
+        """Stop before eating into the daily allowance other integrations of the portal need."""
+        remaining = self.daily_remaining
+        if self.daily_reserve and remaining is not None and remaining <= self.daily_reserve:
+            raise LoadStoppedError(
+                f"HubSpot connection '{self.conn_id}' has {remaining} requests of today's API allowance "
+                f"left, at or below the reserve of {self.daily_reserve} (extra.daily_reserve); the load "
+                f"stopped before {what} and the next run continues where it stopped"
+            )
 
     def _unreachable(self, exc: Exception) -> CrmConnectionError:
         return CrmConnectionError(

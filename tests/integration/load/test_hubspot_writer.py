@@ -513,3 +513,15 @@ def test_a_contact_whose_email_is_taken_fails_with_the_existing_id(
     assert outcomes[2].ok
     emails = {r["email"] for r in all_records(client, "contacts", "email")}
     assert emails == {"ada@acme.com", "bob@acme.com"}
+
+
+def test_the_load_stops_at_the_daily_reserve() -> None:
+    with hubspot_sandbox({}, daily_limit=40) as url:
+        writer = HubSpotWriter(hubspot.HubSpot(access_token="day", host=url), daily_reserve=30)
+        writer.prepare()  # six calls: 34 left
+        with pytest.raises(LoadStoppedError, match=r"reserve of 30 \(extra.daily_reserve\)"):
+            writer.write("companies", "create", company_creates(1000))
+        answered = sandbox_call(url, "GET", "stats")["by_status"]
+        writer.close()
+    assert "429" not in answered  # stopped on its own, before HubSpot had to refuse anything
+    assert writer.api_calls() <= 6 + 4 + writer.max_parallel  # calls already in flight may finish

@@ -250,6 +250,7 @@ def _assoc_rows(
 
 #: Reasons of the skip/quarantine rows, shared by linked pairs and unpaired records.
 _SYNC_STOPPED = "; its sync stopped when it left the synced pipelines"
+_DELETE_NOT_SYNCED = "; its Opportunity was deleted in Salesforce, but the deal no longer syncs: not archived"
 _NO_PAIR_CURRENCY = (
     "DEAL-8: multi-currency org and neither side has a currency code; amounts are never synced without one"
 )
@@ -353,8 +354,19 @@ def plan_deals(
             currencies=currencies,
         )
 
-    # ---- DEAL-4: deletes on either side ------------------------------------------------------
-    sf_gone = (~po["alive"] & pd_["alive"]).to_numpy()
+    # ---- DEAL-4: deletes on either side, after DEAL-3 ------------------------------------------
+    sf_deleted = (~po["alive"] & pd_["alive"]).to_numpy()
+    moved_out = sf_deleted & ~pd_["synced"].to_numpy(dtype=bool)
+    if moved_out.any():
+        # DEAL-3 first: a deal moved out of the synced pipelines no longer syncs, deletes included.
+        plans.append(
+            Side(Target.HUBSPOT, "deals", po.loc[moved_out, "sf_id"], pd_.loc[moved_out, "hs_id"]).rows(
+                Action.SKIP,
+                ["DEAL-3", "DEAL-4"],
+                _not_synced_reason(pd_[moved_out]) + _DELETE_NOT_SYNCED,
+            )
+        )
+    sf_gone = sf_deleted & ~moved_out
     if sf_gone.any():
         plans.append(
             plan_rows(

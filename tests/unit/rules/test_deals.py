@@ -267,6 +267,24 @@ def test_deal4_opportunity_deleted_in_salesforce_deletes_its_deal() -> None:
     assert "9001" not in set(result.deals["deal_key"])  # and it leaves the rollups
 
 
+def test_deal3_before_deal4_a_deal_moved_out_of_the_synced_pipelines_is_never_archived() -> None:
+    """DEAL-3 decides first: deleting the Opportunity of a deal that left the synced pipelines
+    leaves the deal alone in HubSpot."""
+    result = run(
+        pipelines=[
+            {"id": "P1", "label": "Salesforce - Standard pipeline"},
+            {"id": "default", "label": "Sales Pipeline"},
+        ],
+        opps=[opp("006A", IsDeleted=True, HubSpot_Id__c="9001")],
+        deals=[deal("9001", pipeline="default", dealstage="x", salesforceopportunityid="006A")],
+    )
+    assert rows(result.plan, action="delete") == []
+    row = one(result.plan, action="skip")
+    assert (row["source_id"], row["target_id"]) == ("006A", "9001")
+    assert row["rules"][0] == "DEAL-3"
+    assert "not archived" in row["reason"]
+
+
 def test_deal4_deal_deleted_in_hubspot_keeps_the_opportunity_and_clears_the_link() -> None:
     result = run(
         opps=[opp("006A", HubSpot_Id__c="9001")],

@@ -32,6 +32,7 @@ from rapidfuzz import fuzz, process
 
 from crm_sync.plan import Action, Target, concat_plans, created_refs, plan_rows
 from crm_sync.rules.contacts import ContactsResult
+from crm_sync.rules.enablement import since_enabled
 from crm_sync.rules.inputs import RuleInputs
 from crm_sync.rules.new_records import first_link_rows, hubspot_create_rows, salesforce_create_rows
 from crm_sync.rules.normalize import (
@@ -372,8 +373,8 @@ def _member_keys(grouped: pd.DataFrame) -> pd.Series:
 def _account_frame(inputs: RuleInputs, enabled_at: pd.Timestamp | None) -> pd.DataFrame:
     """Live Accounts with ACC-1/ACC-2 eligibility inputs (positional ``row`` into sf_account).
 
-    ``new``: created after ``enabled_at`` (ACC-1); ``touched``: modified after it or imported
-    (ACC-2). Without ``enabled_at`` both are False.
+    ``new``: created at or after ``enabled_at`` (ACC-1); ``touched``: modified at or after it,
+    or imported (ACC-2); the same boundary as DEAL-9. Without ``enabled_at`` both are False.
     """
     sf_account = inputs.sf_account
     ids = as_text(column(sf_account, "Id"))
@@ -390,8 +391,10 @@ def _account_frame(inputs: RuleInputs, enabled_at: pd.Timestamp | None) -> pd.Da
         new = pd.Series(False, index=sf_account.index)
         touched = pd.Series(False, index=sf_account.index)
     else:
-        new = (created > enabled_at).fillna(False).astype(bool)
-        touched = ((modified > enabled_at).fillna(False) | ids.isin(imported_ids)).astype(bool)
+        new = pd.Series(since_enabled(created, enabled_at), index=sf_account.index)
+        touched = pd.Series(since_enabled(modified, enabled_at), index=sf_account.index) | ids.isin(
+            imported_ids
+        )
     frame = pd.DataFrame(
         {
             "sf_id": ids,
@@ -822,7 +825,7 @@ def companies_to_salesforce(
     from an email domain (``hs_object_source`` = :data:`AUTO_CREATED_SOURCE`) and the default
     object is Contact, or a contact syncs to a private SF Contact, or a contact qualifies, or
     ``crm_sync_manual_sync`` is true. ACC-5 forbids it when the company has no associated
-    contact, when every syncing contact syncs to a Lead, or when no contact qualifies; ACC-5
+    contact, when every associated contact syncs to a Lead, or when no contact qualifies; ACC-5
     wins over all ACC-4 clauses but the manual flag. Forbidden companies get ``skip`` rows
     with the ACC-5 reason. A company allowed to create that matches an existing Account group
     (same domain key, else same normalized name) links to the group's survivor instead
@@ -860,7 +863,8 @@ def companies_to_salesforce(
     c3 = st["qualifying"] > 0
     manual = candidates["manual"]
     no_contacts = st["contacts"] == 0
-    all_leads = (st["syncing"] > 0) & (st["to_leads"] == st["syncing"])
+    # ACC-5 counts every associated contact: one that does not sync at all is not a Lead.
+    all_leads = (st["contacts"] > 0) & (st["to_leads"] == st["contacts"])
     none_qualify = st["qualifying"] == 0
     blocked = no_contacts | all_leads | none_qualify
     create = manual | ((c1 | c2 | c3) & ~blocked)

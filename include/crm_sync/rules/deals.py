@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from crm_sync.plan import Action, Target, concat_plans, created_refs, empty_plan, plan_rows
+from crm_sync.rules.enablement import since_enabled
 from crm_sync.rules.inputs import RuleInputs
 from crm_sync.rules.merge import (
     SNAPSHOT_COLUMNS,
@@ -466,8 +467,8 @@ def plan_deals(
             as_text(column(inputs.imported, "object")) == "Opportunity"
         ].dropna()
     )
-    is_new = (new_o["created"] >= enabled_at).to_numpy(dtype=bool, na_value=False)
-    touched = (new_o["modified"] >= enabled_at).to_numpy(dtype=bool, na_value=False)
+    is_new = since_enabled(new_o["created"], enabled_at)
+    touched = since_enabled(new_o["modified"], enabled_at)
     was_imported = new_o["sf_id"].isin(imported).to_numpy()
     eligible = is_new | touched | was_imported
     to_new_deal = Side(Target.HUBSPOT, "deals", new_o["sf_id"])

@@ -232,6 +232,46 @@ def test_acc5_company_with_only_lead_contacts_creates_no_account() -> None:
     assert "Leads" in row["reason"]
 
 
+def test_acc5_all_contacts_sync_to_leads_counts_every_associated_contact() -> None:
+    """ACC-5: a contact that does not sync at all is not a Lead, so a company with one Lead
+    contact and one contact that stays in HubSpot is not "all Leads"; ACC-4 decides."""
+    result = run(
+        companies=[company("c1")],
+        hs_contacts=[contact("h1", "jane@acme.com"), contact("h2", "bob@acme.com", stage="lead")],
+        sf_leads=[{"Id": "00QA", "Email": "jane@acme.com", "LastName": "J"}],  # h2 does not qualify
+        assoc=[("h1", "c1"), ("h2", "c1")],
+    )
+    row = one(result.plan, target="salesforce", object="Account", source_id="c1")
+    assert row["action"] == "create"
+    assert row["rules"][0] == "ACC-4"
+
+
+@pytest.mark.parametrize("stamp", ["2026-01-01T00:00:00.000+0000", "2025-12-31T23:59:59.000+0000"])
+def test_acc1_and_deal9_share_the_sync_enabled_at_boundary(stamp: str) -> None:
+    """A record created exactly at sync enabled at is new for ACC-1 as for DEAL-9."""
+    from crm_sync.rules.deals import plan_deals
+
+    from tests.unit.rules.deal_world import deal_inputs, opp
+
+    on_boundary = stamp.startswith("2026")
+    result = run(accounts=[account("001A", CreatedDate=stamp, LastModifiedDate=stamp)])
+    assert bool(rows(result.plan, action="create")) is on_boundary
+    inputs = deal_inputs(opps=[opp("006A", CreatedDate=stamp, LastModifiedDate=stamp, SystemModstamp=stamp)])
+    from crm_sync.rules.pipelines import name_pipelines
+
+    pipes = name_pipelines(inputs)
+    deals = plan_deals(
+        inputs,
+        config(),
+        pipelines=pipes.pipelines,
+        stages=pipes.stages,
+        owners=build_owner_map(inputs.sf_user, inputs.hs_owner, "integration@example.com"),
+        contact_links=pd.DataFrame(columns=["hs_id", "sf_object", "sf_id"]),
+        account_links=pd.DataFrame(columns=["sf_id", "hs_id"]),
+    )
+    assert bool(rows(deals.plan, action="create")) is on_boundary
+
+
 def test_acc5_company_without_contacts_creates_no_account() -> None:
     result = run(companies=[company("c1")])
     row = one(result.plan, source_id="c1")

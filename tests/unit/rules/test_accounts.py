@@ -420,7 +420,8 @@ def test_acc6_groups_are_connected_components_over_domain_and_name() -> None:
     assert groups_of(dedup_accounts(frame).groups) == {frozenset({"001A", "001B", "001C"})}
 
 
-def test_acc6_near_duplicate_names_group_but_different_numbers_do_not() -> None:
+def test_acc6_near_duplicate_names_are_possible_duplicates_that_still_sync() -> None:
+    """Only ACC-6's keys keep an Account from syncing: a typo-level name match is reported."""
     frame = dedup_frame(
         {"Id": "001A", "Name": "Northwind Traders International"},
         {"Id": "001B", "Name": "Northwind Traders Internationl"},  # typo
@@ -429,9 +430,20 @@ def test_acc6_near_duplicate_names_group_but_different_numbers_do_not() -> None:
         {"Id": "001E", "Name": "Southwind Traders International"},  # other first word: another block
     )
     result = dedup_accounts(frame)
-    assert groups_of(result.groups) == {frozenset({"001A", "001B"})}
-    assert result.groups["key"].str.startswith("similar name").all()
-    assert groups_of(dedup_accounts(frame, fuzzy_threshold=101).groups) == set()
+    assert groups_of(result.groups) == set()
+    assert result.non_survivors.empty
+    possible = result.possible
+    assert {frozenset(p) for p in zip(possible["sf_id"], possible["similar_id"], strict=True)} == {
+        frozenset({"001A", "001B"})
+    }
+    assert dedup_accounts(frame, fuzzy_threshold=101).possible.empty
+    synced = run(
+        accounts=[
+            account("001A", "Northwind Traders International"),
+            account("001B", "Northwind Traders Internationl"),
+        ]
+    )
+    assert {r["source_id"] for r in rows(synced.plan, action="create")} == {"001A", "001B"}
 
 
 def test_acc6_shared_generic_domains_and_deleted_accounts_do_not_group() -> None:
@@ -457,6 +469,28 @@ def test_acc6_non_survivors_are_skipped_naming_the_survivor_and_nothing_is_delet
     assert one(result.plan, action="create")["source_id"] == "001B"
     assert not rows(result.plan, action="delete")
     assert len(result.dedup.groups) == 2
+
+
+def test_acc6_an_already_linked_non_survivor_is_suspended_not_synced() -> None:
+    """ACC-6: a linked loser keeps its company but nothing syncs through the pair (no field
+    merge, DEAL-7 or rollups read it): it is not among the pairs; its skip names the survivor."""
+    result = run(
+        accounts=[
+            account("001A", "Acme Inc.", "acme.com", LastModifiedDate="2026-02-01T00:00:00Z"),
+            account("001B", "Acme", "www.acme.com", LastModifiedDate="2026-04-01T00:00:00Z"),
+        ],
+        companies=[
+            company("c1", "Acme", salesforceaccountid="001A"),
+            company("c2", "Acme", salesforceaccountid="001B"),
+        ],
+        link_rows=[("Account", "001A", "c1"), ("Account", "001B", "c2")],
+    )
+    assert set(result.pairs["sf_id"]) == {"001B"}
+    skip = one(result.plan, action="skip", source_id="001A")
+    assert skip["target_id"] == "c1"
+    assert "001B" in skip["reason"]
+    assert "suspended" in skip["reason"]
+    assert not [r for r in rows(result.plan) if r["action"] != "skip"]  # c1 is not re-used or re-created
 
 
 def test_acc6_hubspot_company_matching_a_non_survivor_domain_links_to_the_survivor() -> None:

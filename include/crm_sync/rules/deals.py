@@ -21,8 +21,10 @@ what happens to it in this run:
 * **DEAL-5**: every unlinked deal in a synced pipeline creates an Opportunity (no matching, no
   dedup) carrying ``HubSpot_Id__c`` = deal id; the loader upserts on that external id.
 * **DEAL-6**: contact roles <-> deal-contact associations, for contacts that sync to an SF
-  Contact (not a Lead). **DEAL-7**: a deal from Salesforce is associated with its Account's
-  company when company sync is on and the Account is linked.
+  Contact (not a Lead); a removal on either side removes the other, decided against the
+  last-synced snapshot (:mod:`~crm_sync.rules.deal_contacts`). **DEAL-7**: a deal from
+  Salesforce is associated with its Account's company when company sync is on and the
+  Account is linked.
 * **DEAL-8**: amounts are copied, never converted; ``CurrencyIsoCode`` <-> ``deal_currency_code``.
   In a multi-currency org (more than one distinct ``CurrencyIsoCode`` among live Opportunities,
   or ``multi_currency=True``) a record without a currency is quarantined.
@@ -38,12 +40,18 @@ the same plan are :func:`~crm_sync.rules.merge.created_ref` placeholders.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from crm_sync.plan import Action, Target, concat_plans, created_refs, empty_plan, plan_rows
+from crm_sync.rules.deal_contacts import (
+    ASSOCIATION_SNAPSHOT_COLUMNS,
+    DealContactChanges,
+    deal_contact_changes,
+    next_association_snapshot,
+)
 from crm_sync.rules.enablement import since_enabled
 from crm_sync.rules.inputs import RuleInputs
 from crm_sync.rules.merge import (
@@ -105,6 +113,7 @@ class DealsResult:
     conflicts: pd.DataFrame
     multi_currency: bool
     currencies: tuple[str, ...]
+    association_snapshot: pd.DataFrame = field(default_factory=lambda: _empty(ASSOCIATION_SNAPSHOT_COLUMNS))
 
 
 # --------------------------------------------------------------------------- staged frames
@@ -226,8 +235,16 @@ def _pairs(inputs: RuleInputs, o: pd.DataFrame, d: pd.DataFrame) -> pd.DataFrame
 
 
 def _assoc_rows(
-    *, from_ids: pd.Series, to_type: str, to_ids: pd.Series, type_id: int, source_id: pd.Series, rule: str
+    *,
+    from_ids: pd.Series,
+    to_type: str,
+    to_ids: pd.Series,
+    type_id: int,
+    source_id: pd.Series,
+    rule: str,
+    action: Action = Action.ASSOCIATE,
 ) -> pd.DataFrame:
+    """Association rows (``associate`` adds, ``delete`` removes) in the staging table's naming."""
     n = len(from_ids)
     values = pd.DataFrame(
         {
@@ -241,7 +258,7 @@ def _assoc_rows(
     return plan_rows(
         target=Target.HUBSPOT,
         object="associations",
-        action=Action.ASSOCIATE,
+        action=action,
         values=values,
         source_id=source_id,
         rules=[rule],
@@ -353,6 +370,7 @@ def plan_deals(
             conflicts=pd.DataFrame(),
             multi_currency=multi,
             currencies=currencies,
+            association_snapshot=next_association_snapshot(inputs.association_snapshot),
         )
 
     # ---- DEAL-4: deletes on either side, after DEAL-3 ------------------------------------------
@@ -521,7 +539,7 @@ def plan_deals(
 
     # ---- DEAL-6 / DEAL-7 associations -------------------------------------------------------------
     sync_pairs = pd.concat(sync_pairs_parts, ignore_index=True)
-    assoc_plans, new_contact_assoc = _associations(
+    assoc_plans, contact_changes = _associations(
         inputs,
         config,
         sync_pairs,
@@ -533,8 +551,14 @@ def plan_deals(
     state = _deal_state(
         (o, d, opp_raw, deal_raw), pairs, merge, sync_pairs=sync_pairs, deleted=deleted_deals, lookup=lookup
     )
+    removed = contact_changes.delete_associations.rename(columns={"hs_key": "from_id", "contact_hs": "to_id"})
+    still = _anti_join(deal_contacts_now, ["from_id", "to_id"], removed, ["from_id", "to_id"])
+    added = contact_changes.create_associations
+    new_contact_assoc = pd.DataFrame(
+        {"deal_key": added["hs_key"].astype(object), "contact_key": added["contact_hs"].astype(object)}
+    )
     deal_contacts = pd.concat(
-        [_existing_deal_contacts(inputs, state, deal_contacts_now), new_contact_assoc], ignore_index=True
+        [_existing_deal_contacts(inputs, state, still), new_contact_assoc], ignore_index=True
     ).drop_duplicates(ignore_index=True)
     return DealsResult(
         plan=concat_plans(plans),
@@ -545,6 +569,7 @@ def plan_deals(
         conflicts=merge.conflicts,
         multi_currency=multi,
         currencies=currencies,
+        association_snapshot=contact_changes.snapshot,
     )
 
 
@@ -862,8 +887,9 @@ def _associations(
     *,
     links: tuple[pd.DataFrame, pd.DataFrame],
     existing: tuple[pd.DataFrame, pd.DataFrame],
-) -> tuple[list[pd.DataFrame], pd.DataFrame]:
-    """DEAL-6 (contact roles <-> deal-contact associations) and DEAL-7 (deal -> Account's company).
+) -> tuple[list[pd.DataFrame], DealContactChanges]:
+    """DEAL-6 (contact roles <-> deal-contact associations, :mod:`~crm_sync.rules.deal_contacts`)
+    and DEAL-7 (deal -> Account's company).
 
     ``links``: (contact links, account links); ``existing``: the staged deal -> contact and
     deal -> company associations.
@@ -884,46 +910,20 @@ def _associations(
     ).dropna()
     ocr = inputs.sf_opportunity_contact_role
     roles = pd.DataFrame(
-        {"sf_key": as_text(column(ocr, "OpportunityId")), "contact_sf": as_text(column(ocr, "ContactId"))}
-    )[alive(ocr).to_numpy()].dropna()
-
-    # OCR -> association.
-    wanted = roles.merge(sync_pairs[["sf_key", "hs_key"]], on="sf_key").merge(contacts, on="contact_sf")
-    wanted = wanted.drop_duplicates(["hs_key", "contact_hs"]).reset_index(drop=True)
-    new_assoc = _anti_join(wanted, ["hs_key", "contact_hs"], existing_assoc, ["from_id", "to_id"])
-    if not new_assoc.empty:
-        plans.append(
-            _assoc_rows(
-                from_ids=new_assoc["hs_key"],
-                to_type="contacts",
-                to_ids=new_assoc["contact_hs"],
-                type_id=ASSOC_DEAL_TO_CONTACT,
-                source_id=new_assoc["sf_key"],
-                rule="DEAL-6",
-            )
-        )
-    # association -> OCR.
-    from_hs = existing_assoc.rename(columns={"from_id": "hs_key", "to_id": "contact_hs"})
-    from_hs = from_hs.merge(sync_pairs[["sf_key", "hs_key"]], on="hs_key").merge(contacts, on="contact_hs")
-    from_hs = from_hs.drop_duplicates(["sf_key", "contact_sf"]).reset_index(drop=True)
-    new_roles = _anti_join(from_hs, ["sf_key", "contact_sf"], roles, ["sf_key", "contact_sf"])
-    if not new_roles.empty:
-        plans.append(
-            plan_rows(
-                target=Target.SALESFORCE,
-                object="OpportunityContactRole",
-                action=Action.CREATE,
-                values=pd.DataFrame(
-                    {
-                        "OpportunityId": new_roles["sf_key"].astype(object),
-                        "ContactId": new_roles["contact_sf"].astype(object),
-                    }
-                ),
-                source_id=new_roles["hs_key"],
-                rules=["DEAL-6"],
-                keep_empty=True,
-            )
-        )
+        {
+            "role_id": as_text(column(ocr, "Id")),
+            "sf_key": as_text(column(ocr, "OpportunityId")),
+            "contact_sf": as_text(column(ocr, "ContactId")),
+        }
+    )[alive(ocr).to_numpy()].dropna(subset=["sf_key", "contact_sf"])
+    changes = deal_contact_changes(
+        roles,
+        existing_assoc.rename(columns={"from_id": "hs_key", "to_id": "contact_hs"}),
+        sync_pairs,
+        contacts,
+        inputs.association_snapshot,
+    )
+    plans.extend(_deal_contact_rows(changes))
     # DEAL-7: deals from Salesforce -> the Account's company, when company sync is on.
     if config.companies_sync and not account_links.empty:
         companies = account_companies(account_links, "company")
@@ -943,13 +943,59 @@ def _associations(
                     rule="DEAL-7",
                 )
             )
-    new_pairs = pd.DataFrame(
-        {
-            "deal_key": new_assoc["hs_key"].astype(object),
-            "contact_key": new_assoc["contact_hs"].astype(object),
-        }
+    return plans, changes
+
+
+def _deal_contact_rows(changes: DealContactChanges) -> list[pd.DataFrame]:
+    """DEAL-6 plan rows: associations and roles created, roles deleted, associations removed."""
+    added, roles, gone_roles, gone = (
+        changes.create_associations,
+        changes.create_roles,
+        changes.delete_roles,
+        changes.delete_associations,
     )
-    return plans, new_pairs
+    return [
+        _assoc_rows(
+            from_ids=added["hs_key"],
+            to_type="contacts",
+            to_ids=added["contact_hs"],
+            type_id=ASSOC_DEAL_TO_CONTACT,
+            source_id=added["sf_key"],
+            rule="DEAL-6",
+        ),
+        plan_rows(
+            target=Target.SALESFORCE,
+            object="OpportunityContactRole",
+            action=Action.CREATE,
+            values=pd.DataFrame(
+                {
+                    "OpportunityId": roles["sf_key"].astype(object),
+                    "ContactId": roles["contact_sf"].astype(object),
+                }
+            ),
+            source_id=roles["hs_key"],
+            rules=["DEAL-6"],
+            keep_empty=True,
+        ),
+        plan_rows(
+            target=Target.SALESFORCE,
+            object="OpportunityContactRole",
+            action=Action.DELETE,
+            count=len(gone_roles),
+            source_id=gone_roles["hs_key"],
+            target_id=gone_roles["role_id"],
+            rules=["DEAL-6"],
+        ),
+        _assoc_rows(
+            from_ids=gone["hs_key"],
+            to_type="contacts",
+            to_ids=gone["contact_hs"],
+            type_id=ASSOC_DEAL_TO_CONTACT,
+            source_id=gone["sf_key"],
+            rule="DEAL-6",
+            action=Action.DELETE,
+        ),
+    ]
 
 
 def _anti_join(left: pd.DataFrame, on: list[str], right: pd.DataFrame, right_on: list[str]) -> pd.DataFrame:

@@ -32,6 +32,7 @@ from crm_sync.plan import PLAN_COLUMNS, Target, check_plan, concat_plans, create
 from crm_sync.rules import accounts as account_rules
 from crm_sync.rules import contacts as contact_rules
 from crm_sync.rules import owners as owner_rules
+from crm_sync.rules.deal_contacts import ASSOCIATION_SNAPSHOT_COLUMNS, PLANNED_ASSOCIATION_SNAPSHOT_TABLE
 from crm_sync.rules.deals import DEAL_CONTACT_COLUMNS, DEAL_STATE_COLUMNS
 from crm_sync.rules.deals import plan_deals as deal_rules
 from crm_sync.rules.inputs import RuleInputs
@@ -82,6 +83,7 @@ STAGE_OUTPUTS: dict[str, tuple[str, ...]] = {
         "rule_currency",
         "rule_deal_snapshot",
         "rule_deal_conflicts",
+        PLANNED_ASSOCIATION_SNAPSHOT_TABLE,
         "rule_plan_deals",
     ),
     "compute_rollups": (
@@ -138,6 +140,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "rule_deal_snapshot": SNAPSHOT_COLUMNS,
     "rule_deal_conflicts": ("object", "sf_id", "hs_id", "sf_field", "hs_field", "winner"),
     "rule_rollup_differences": DIFFERENCE_COLUMNS,
+    PLANNED_ASSOCIATION_SNAPSHOT_TABLE: ASSOCIATION_SNAPSHOT_COLUMNS,
     "rule_snapshot": SNAPSHOT_COLUMNS,
     "rule_conflicts": ("object", "sf_id", "hs_id", "sf_field", "hs_field", "winner"),
 }
@@ -314,6 +317,7 @@ def plan_deals(inputs: RuleInputs, config: SyncConfig, tables: Mapping[str, pd.D
         "rule_currency": currency,
         "rule_deal_snapshot": result.snapshot,
         "rule_deal_conflicts": result.conflicts,
+        PLANNED_ASSOCIATION_SNAPSHOT_TABLE: result.association_snapshot,
         "rule_plan_deals": result.plan,
     }
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from crm_sync.rules.deal_contacts import ASSOCIATION_SNAPSHOT_COLUMNS, next_association_snapshot
 from crm_sync.rules.deals import DealsResult, plan_deals
 from crm_sync.rules.owners import build_owner_map
 from crm_sync.rules.pipelines import name_pipelines
@@ -414,6 +415,90 @@ def test_deal6_existing_roles_and_associations_plan_nothing() -> None:
         contact_links=[("H1", "Contact", "003A")],
     )
     assert result.plan.empty
+
+
+SYNCED_ROLE = pd.DataFrame(
+    [{"opportunity_id": "006A", "deal_id": "9001", "contact_id": "003A", "hs_contact_id": "H1"}]
+)
+
+
+def test_deal6_association_removed_in_hubspot_deletes_the_contact_role_never_recreates_it() -> None:
+    result = run(
+        opps=[opp("006A", HubSpot_Id__c="9001")],
+        deals=[deal("9001", salesforceopportunityid="006A")],
+        sf_opportunity_contact_role=sf(
+            "OpportunityContactRole", {"Id": "00K1", "OpportunityId": "006A", "ContactId": "003A"}
+        ),
+        contact_links=[("H1", "Contact", "003A")],
+        association_snapshot=SYNCED_ROLE,
+    )
+    assert rows(result.plan, action="associate") == []
+    row = one(result.plan, object="OpportunityContactRole", action="delete")
+    assert (row["target_id"], row["rules"]) == ("00K1", ["DEAL-6"])
+    # Kept in the snapshot until the role is gone too, so a failed delete is retried.
+    assert result.association_snapshot.to_dict("records") == SYNCED_ROLE.to_dict("records")
+
+
+def test_deal6_contact_role_deleted_in_salesforce_removes_the_association_never_recreates_it() -> None:
+    result = run(
+        opps=[opp("006A", HubSpot_Id__c="9001")],
+        deals=[deal("9001", salesforceopportunityid="006A")],
+        assoc_rows=[("deals", "9001", "contacts", "H1")],
+        sf_opportunity_contact_role=sf(
+            "OpportunityContactRole",
+            {"Id": "00K1", "OpportunityId": "006A", "ContactId": "003A", "_deleted": True},
+        ),
+        contact_links=[("H1", "Contact", "003A")],
+        association_snapshot=SYNCED_ROLE,
+    )
+    assert rows(result.plan, object="OpportunityContactRole") == []
+    row = one(result.plan, object="associations", action="delete")
+    assert row["fields"] == {
+        "from_type": "deals",
+        "from_id": "9001",
+        "to_type": "contacts",
+        "to_id": "H1",
+        "type_id": 3,
+    }
+    assert ("9001", "H1") not in set(
+        zip(result.deal_contacts["deal_key"], result.deal_contacts["contact_key"], strict=True)
+    )
+
+
+def test_deal6_the_snapshot_holds_what_both_sides_hold_and_drops_what_both_removed() -> None:
+    both = run(
+        opps=[opp("006A", HubSpot_Id__c="9001")],
+        deals=[deal("9001", salesforceopportunityid="006A")],
+        assoc_rows=[("deals", "9001", "contacts", "H1")],
+        sf_opportunity_contact_role=sf(
+            "OpportunityContactRole", {"Id": "00K1", "OpportunityId": "006A", "ContactId": "003A"}
+        ),
+        contact_links=[("H1", "Contact", "003A")],
+    )
+    assert both.association_snapshot.to_dict("records") == SYNCED_ROLE.to_dict("records")
+    gone = run(
+        opps=[opp("006A", HubSpot_Id__c="9001")],
+        deals=[deal("9001", salesforceopportunityid="006A")],
+        contact_links=[("H1", "Contact", "003A")],
+        association_snapshot=SYNCED_ROLE,
+    )
+    assert gone.plan.empty
+    assert gone.association_snapshot.empty
+
+
+def test_next_association_snapshot_is_the_stage_table_cleaned_for_storage() -> None:
+    planned = pd.DataFrame(
+        {
+            "opportunity_id": ["006B", "006A", "006A", "@Opportunity:9"],
+            "deal_id": ["9002", "9001", "9001", "9"],
+            "contact_id": ["003A", "003A", "003A", "003A"],
+            "hs_contact_id": ["H1", "H1", "H1", "H1"],
+            "_run_id": ["r"] * 4,
+        }
+    )
+    out = next_association_snapshot(planned)
+    assert list(out.columns) == list(ASSOCIATION_SNAPSHOT_COLUMNS)
+    assert out["opportunity_id"].tolist() == ["006A", "006B"]
 
 
 @pytest.mark.parametrize(

@@ -70,7 +70,7 @@ from crm_sync.rules.merge import (
 from crm_sync.rules.new_records import create_field_columns, new_record_owners
 from crm_sync.rules.normalize import as_text, as_timestamp, column, salesforce_ids18
 from crm_sync.rules.owners import OwnerMap, unmapped_owner_skips
-from crm_sync.rules.pipelines import pipeline_keys, stage_lookup
+from crm_sync.rules.pipelines import PIPELINE_LINK_OBJECT, pipeline_keys, stage_lookup
 from crm_sync.rules.screening import Side, screen
 from crm_sync.rules.staged import account_companies, alive, associations, link_pairs
 from crm_sync.settings import SyncConfig
@@ -181,8 +181,14 @@ def _opp_frame(opp: pd.DataFrame, pipelines: pd.DataFrame, stages: pd.DataFrame)
     return frame
 
 
-def _deal_frame(deal: pd.DataFrame, lookup: pd.DataFrame, synced_ids: set[str]) -> pd.DataFrame:
-    """Deals reduced to what the deal rules decide on (positionally aligned with ``deal``)."""
+def _deal_frame(
+    deal: pd.DataFrame, lookup: pd.DataFrame, synced_ids: set[str], retired: set[str]
+) -> pd.DataFrame:
+    """Deals reduced to what the deal rules decide on (positionally aligned with ``deal``).
+
+    ``follows``: the deal is in a synced pipeline, or in a crm-sync pipeline of a record type
+    no longer synced (``retired``), where a linked deal follows its record type (DEAL-2).
+    """
     frame = pd.DataFrame(
         {
             "hs_id": as_text(column(deal, "id")),
@@ -196,6 +202,7 @@ def _deal_frame(deal: pd.DataFrame, lookup: pd.DataFrame, synced_ids: set[str]) 
         }
     )
     frame["synced"] = frame["pipeline"].isin(synced_ids)
+    frame["follows"] = frame["synced"] | frame["pipeline"].isin(retired)
     table = lookup.drop_duplicates(["hs_pipeline_id", "hs_stage_id"]).set_index(
         ["hs_pipeline_id", "hs_stage_id"]
     )
@@ -339,10 +346,11 @@ def plan_deals(
     mappings = config.mappings("opportunities")
     opp_raw = _unique(inputs.sf_opportunity, "Id", _OPP_COLUMNS + tuple(m.salesforce for m in mappings))
     deal_raw = _unique(inputs.hs_deal, "id", _DEAL_COLUMNS + tuple(m.hubspot for m in mappings))
-    lookup = stage_lookup(stages, inputs.hs_pipeline_stage)
     synced_ids = set(as_text(pipelines["hs_pipeline_id"]).dropna()) if not pipelines.empty else set()
+    retired = set(link_pairs(inputs.links, [PIPELINE_LINK_OBJECT])["hs_id"]) - synced_ids
+    lookup = stage_lookup(stages, inputs.hs_pipeline_stage, retired)
     o = _opp_frame(opp_raw, pipelines, stages)
-    d = _deal_frame(deal_raw, lookup, synced_ids)
+    d = _deal_frame(deal_raw, lookup, synced_ids, retired)
     currencies = tuple(sorted(str(c) for c in o.loc[o["alive"], "currency"].dropna().unique()))
     multi = len(currencies) > 1 if multi_currency is None else multi_currency
     enabled_at = pd.Timestamp(config.enabled_at("opportunities"))
@@ -375,7 +383,7 @@ def plan_deals(
 
     # ---- DEAL-4: deletes on either side, after DEAL-3 ------------------------------------------
     sf_deleted = (~po["alive"] & pd_["alive"]).to_numpy()
-    moved_out = sf_deleted & ~pd_["synced"].to_numpy(dtype=bool)
+    moved_out = sf_deleted & ~pd_["follows"].to_numpy(dtype=bool)
     if moved_out.any():
         # DEAL-3 first: a deal moved out of the synced pipelines no longer syncs, deletes included.
         plans.append(
@@ -448,14 +456,15 @@ def plan_deals(
     ld = pd_[live].reset_index(drop=True)
     del po, pd_
     # A pair that fails a check is reported under the first one (DEAL-3, DEAL-2, DEAL-8); the
-    # rest merge.
+    # rest merge. DEAL-2 decides moves first: a deal left in the pipeline of a retired record
+    # type follows its Opportunity's record type instead of counting as outside (DEAL-3).
     to_hs = Side(Target.HUBSPOT, "deals", lo["sf_id"], ld["hs_id"])
     to_sf = Side(Target.SALESFORCE, "Opportunity", ld["hs_id"], lo["sf_id"])
     ok = screen(
         plans,
         to_hs.skip(
             ["DEAL-3"],
-            ~ld["synced"].to_numpy(dtype=bool),
+            ~ld["follows"].to_numpy(dtype=bool),
             lambda hit: _not_synced_reason(ld[hit]) + _SYNC_STOPPED,
         ),
         to_sf.quarantine(

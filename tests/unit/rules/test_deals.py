@@ -190,6 +190,27 @@ def test_deal2_record_type_change_moves_the_deal_with_a_stage_of_the_new_pipelin
     }
 
 
+def test_deal2_before_deal3_a_deal_in_a_retired_record_type_pipeline_follows_its_record_type() -> None:
+    """Back to one record type: a linked deal left in the retired record type's pipeline moves
+    to the pipeline of its Opportunity, keeping its stage; it is not a DEAL-3 skip."""
+    result = run(
+        rts=[("012A", "New Business")],
+        pipelines=[
+            {"id": "P1", "label": "Salesforce - New Business"},
+            {"id": "P2", "label": "Salesforce - Renewal"},
+        ],
+        stages=pipeline_stages("P1", "P1") + pipeline_stages("P2", "P2"),
+        link_rows=[("RecordType", "012A", "P1"), ("RecordType", "012B", "P2")],
+        opps=[opp("006A", RecordTypeId="012A", StageName="Closed Won", HubSpot_Id__c="9001")],
+        deals=[deal("9001", pipeline="P2", dealstage="P2-2", salesforceopportunityid="006A")],
+    )
+    assert rows(result.plan, action="skip") == []
+    assert one(result.plan, object="deals", action="update")["fields"] == {
+        "pipeline": "P1",
+        "dealstage": "P1-2",
+    }
+
+
 def test_deal2_new_deal_whose_stage_is_missing_from_its_pipeline_is_quarantined() -> None:
     result = run(deals=[deal("9001", dealstage="contractsent")])
     row = one(result.plan, action="quarantine")

@@ -261,6 +261,10 @@ class SalesforceTransport:
     def check_allowance(self) -> None:
         self.allowance.check(self.conn_id)
 
+    def pause(self, seconds: float) -> None:
+        """Wait between two tries (the injectable sleep)."""
+        self._sleep(seconds)
+
     def close(self) -> None:
         self.session.close()
 

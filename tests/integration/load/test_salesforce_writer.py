@@ -9,6 +9,7 @@ the same end state as collections, and the load stops cleanly at the API reserve
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -142,6 +143,39 @@ def test_transient_faults_on_upserts_are_retried_to_success(sandbox: SandboxSess
     stats = sandbox.stats()
     assert stats["faults_applied"] == 4
     assert requests_to(stats, "PATCH", "/composite/sobjects/") == 2 + 4
+
+
+def test_records_failing_transiently_are_sent_again_and_permanent_failures_are_reported(
+    sandbox: SandboxSession, sf: Any
+) -> None:
+    sandbox.add_faults(
+        [
+            {"method": "PATCH", "path": "composite/sobjects/Account", "record_error": "UNABLE_TO_LOCK_ROW"},
+            {
+                "method": "PATCH",
+                "path": "composite/sobjects/Account",
+                "record_error": "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+            },
+        ]
+    )
+    outcomes = by_seq(writer().write("Account", "create", accounts(3)))
+
+    # first request: record 0 locked -> sent again alone, where a validation rule rejects it
+    assert outcomes[0].error_code == "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+    assert outcomes[0].retryable is False
+    assert outcomes[1].ok
+    assert outcomes[2].ok
+    assert requests_to(sandbox.stats(), "PATCH", "/composite/sobjects/") == 2
+    assert count(sf, "SELECT Id FROM Account WHERE HubSpot_Id__c LIKE 'hs-w-%'") == 2
+
+
+def test_an_api_version_without_collection_upserts_fails_prepare(monkeypatch: pytest.MonkeyPatch) -> None:
+    conn = json.loads(os.environ["AIRFLOW_CONN_SALESFORCE_DEFAULT"])
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SALESFORCE_DEFAULT", json.dumps({**conn, "extra": {**conn["extra"], "version": "45.0"}})
+    )
+    with pytest.raises(WriterSetupError, match=r"API version 45.0.*extra.version"):
+        writer().prepare()
 
 
 def test_updates_links_and_deletes(sf: Any) -> None:

@@ -18,8 +18,15 @@ from crm_sandbox.salesforce.testing import SandboxSession, session_fixtures
 from crm_sandbox.server import running_sandbox
 from crm_sync.connections import CrmConnectionError
 from crm_sync.load.salesforce import SalesforceWriter
-from crm_sync.load.salesforce_http import WriteSettings
-from crm_sync.load.writer import LoadItem, LoadStoppedError, WriteOutcome, WriterSetupError
+from crm_sync.load.salesforce_bulk import csv_value, parse_bulk_error
+from crm_sync.load.salesforce_http import ApiAllowance, WriteSettings, retry_after_seconds
+from crm_sync.load.writer import (
+    BatchFailedError,
+    LoadItem,
+    LoadStoppedError,
+    WriteOutcome,
+    WriterSetupError,
+)
 
 sandbox, _fresh, sf = session_fixtures(airflow_env=True)
 
@@ -178,6 +185,36 @@ def test_an_api_version_without_collection_upserts_fails_prepare(monkeypatch: py
         writer().prepare()
 
 
+def test_a_batch_failing_past_its_retry_budget_fails_the_task_and_a_rerun_finishes(
+    sandbox: SandboxSession, sf: Any
+) -> None:
+    sandbox.add_faults([{"method": "PATCH", "path": "composite/sobjects/Account", "status": 503}])
+    with pytest.raises(BatchFailedError, match=r"HTTP 503.*re-run"):
+        writer(retry_budget_seconds=0).write("Account", "create", accounts(5))
+    rerun = writer().write("Account", "create", accounts(5))
+    assert all(o.ok for o in rerun)
+    assert count(sf, "SELECT Id FROM Account WHERE HubSpot_Id__c LIKE 'hs-w-%'") == 5
+
+
+def test_bulk_jobs_survive_faults_and_report_failed_rows(sandbox: SandboxSession, sf: Any) -> None:
+    sandbox.add_faults(
+        [
+            {"method": "POST", "path": "jobs/ingest$", "status": 503, "retry_after": 0},
+            {"method": "PUT", "path": "jobs/ingest/.*/batches", "status": 500},  # upload fate unknown
+            {"method": "PUT", "path": "jobs/ingest/.*/batches", "record_error": "DUPLICATES_DETECTED"},
+        ]
+    )
+    outcomes = by_seq(writer(bulk_threshold=0).write("Account", "create", accounts(20)))
+
+    assert outcomes[0].error_code == "DUPLICATES_DETECTED"
+    assert all(outcomes[i].ok for i in range(1, 20))
+    assert count(sf, "SELECT Id FROM Account WHERE HubSpot_Id__c LIKE 'hs-w-%'") == 19
+    stats = sandbox.stats()
+    # the job whose upload failed was aborted and the rows were sent again in a new job
+    assert requests_to(stats, "POST", "/jobs/ingest") == 3
+    assert requests_to(stats, "PUT", "/batches") == 2
+
+
 def test_updates_links_and_deletes(sf: Any) -> None:
     w = writer()
     made = by_seq(w.write("Account", "create", accounts(3, "hs-u")))
@@ -328,3 +365,45 @@ def test_outcomes_serialise_for_the_dead_letter_table(sf: Any) -> None:
         "REQUIRED_FIELD_MISSING",
         "Required fields are missing: [StageName] (fields: StageName)",
     ]
+
+
+# -- pure helpers ---------------------------------------------------------------------------------
+
+
+def test_retry_after_accepts_seconds_and_http_dates_and_reports_garbage(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert retry_after_seconds("7") == 7.0
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past: retry now
+    assert retry_after_seconds("soon") is None
+    assert "unparseable Retry-After 'soon'" in caplog.text
+
+
+def test_api_allowance_reads_the_usage_header_and_defaults_its_reserve() -> None:
+    allowance = ApiAllowance(reserve=None)
+    allowance.check("c")  # nothing known yet: no stop
+    allowance.observe("api-usage=94001/100000; per-app-api-usage=17/250(appName=x)")
+    assert (allowance.used, allowance.maximum, allowance.reserve) == (94001, 100000, 5000)
+    allowance.check("c")
+    allowance.observe("api-usage=95001/100000")
+    with pytest.raises(LoadStoppedError, match=r"4999 left"):
+        allowance.check("c")
+    assert ApiAllowance(reserve=None).reserve is None
+    small = ApiAllowance(reserve=None)
+    small.observe("api-usage=1/15000")
+    assert small.reserve == 1000
+
+
+def test_bulk_csv_cells_and_errors() -> None:
+    assert [csv_value(v) for v in (None, "", True, 3.0, 2.5, "a,b")] == [
+        "#N/A",
+        "#N/A",
+        "true",
+        "3",
+        "2.5",
+        "a,b",
+    ]
+    assert parse_bulk_error("REQUIRED_FIELD_MISSING:Required fields are missing: [Name]:Name --") == (
+        "REQUIRED_FIELD_MISSING",
+        "Required fields are missing: [Name]:Name",
+    )

@@ -126,6 +126,11 @@ class SalesforceWriter:
 
     target = "salesforce"
 
+    @classmethod
+    def from_connection(cls, conn_id: str = SALESFORCE_CONN_ID) -> SalesforceWriter:
+        """A writer for an Airflow connection (settings from its extras, read on first use)."""
+        return cls(conn_id)
+
     def __init__(self, conn_id: str = SALESFORCE_CONN_ID, *, settings: WriteSettings | None = None) -> None:
         self.conn_id = conn_id
         self._settings = settings

@@ -155,10 +155,6 @@ class SalesforceWriter:
             self._roles = RoleCreator(http, self.query)
         return self._sf, self._http
 
-    @property
-    def http(self) -> SalesforceTransport:
-        return self._connect()[1]
-
     @contextlib.contextmanager
     def _reading(self) -> Iterator[None]:
         """Reads through the client: connection errors named, a spent daily limit stops the load."""
@@ -169,11 +165,8 @@ class SalesforceWriter:
                 yield
             except SalesforceRefusedRequest as exc:
                 content = exc.content
-                if (
-                    isinstance(content, list)
-                    and content
-                    and content[0].get("errorCode") == ("REQUEST_LIMIT_EXCEEDED")
-                ):
+                first: Any = content[0] if isinstance(content, list) and content else None
+                if isinstance(first, dict) and first.get("errorCode") == "REQUEST_LIMIT_EXCEEDED":
                     raise LoadStoppedError(
                         f"Salesforce connection '{self.conn_id}': the org's daily API request limit is "
                         "exhausted. Everything written so far is kept; the next run continues"

@@ -33,7 +33,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from crm_sync.connections import SALESFORCE_CONN_ID, _get_connection, salesforce_client, salesforce_errors
@@ -148,12 +148,26 @@ class SalesforceWriter:
                 self.conn_id, _get_connection(self.conn_id).extra_dejson or {}
             )
             sf = salesforce_client(self.conn_id)
-            http = SalesforceTransport(sf.base_url, sf.headers, self.conn_id, settings)
+            http = SalesforceTransport(
+                sf.base_url, sf.headers, self.conn_id, settings, refresh=self._session_refresher(sf)
+            )
             sf.session.hooks["response"].append(http.observe)  # reads count and report usage too
             self._sf, self._http = sf, http
             self._bulk = BulkUpserter(http)
             self._roles = RoleCreator(http, self.query)
         return self._sf, self._http
+
+    @staticmethod
+    def _session_refresher(sf: Salesforce) -> Callable[[], Mapping[str, str]] | None:
+        """A new-session function when the connection logs in itself (not for a given session id)."""
+        if getattr(sf, "_salesforce_login_partial", None) is None:
+            return None
+
+        def refresh() -> Mapping[str, str]:
+            sf._refresh_session()  # simple-salesforce's own re-login, as its reads do on a 401
+            return dict(sf.headers)
+
+        return refresh
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[None]:

@@ -14,12 +14,17 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
-from crm_sandbox.salesforce.testing import SandboxSession, session_fixtures
+from crm_sandbox.salesforce.testing import SandboxSession, serve_salesforce, session_fixtures
 from crm_sandbox.server import running_sandbox
 from crm_sync.connections import CrmConnectionError
 from crm_sync.load.salesforce import SalesforceWriter
 from crm_sync.load.salesforce_bulk import csv_value, parse_bulk_error
-from crm_sync.load.salesforce_http import ApiAllowance, WriteSettings, retry_after_seconds
+from crm_sync.load.salesforce_http import (
+    ApiAllowance,
+    SalesforceTransport,
+    WriteSettings,
+    retry_after_seconds,
+)
 from crm_sync.load.writer import (
     BatchFailedError,
     LoadItem,
@@ -335,6 +340,39 @@ def test_an_expired_session_names_the_connection(sandbox: SandboxSession) -> Non
     sandbox.add_faults([{"method": "PATCH", "path": "composite/sobjects", "status": 401}])
     with pytest.raises(CrmConnectionError, match=r"'salesforce_default'.*session is expired or invalid"):
         writer().write("Account", "create", accounts(2))
+
+
+def test_a_connection_that_logs_in_itself_gets_a_new_session_on_401() -> None:
+    """Login/OAuth connections: an expired session is renewed once and the request sent again."""
+    scenario = {"salesforce": {}, "tokens": ["fresh-session"]}
+    logins: list[str] = []
+
+    def log_in_again() -> dict[str, str]:
+        logins.append("login")
+        return {"Authorization": "Bearer fresh-session"}
+
+    with serve_salesforce(scenario) as endpoint:
+        base = f"{endpoint.url}/services/data/v59.0/"
+        http = SalesforceTransport(
+            base, {"Authorization": "Bearer expired"}, "sf_login", WriteSettings(), refresh=log_in_again
+        )
+        http.session.trust_env = False
+        http.session.verify = str(endpoint.ca_bundle)
+        body = {
+            "allOrNone": False,
+            "records": [{"attributes": {"type": "Account"}, "Name": "A", "HubSpot_Id__c": "1"}],
+        }
+        result = http.request("PATCH", "composite/sobjects/Account/HubSpot_Id__c", body=body, idempotent=True)
+        assert result.json()[0]["created"] is True
+        assert logins == ["login"]
+
+        stuck = SalesforceTransport(base, {"Authorization": "Bearer expired"}, "sf_login", WriteSettings())
+        stuck.session.trust_env = False
+        stuck.session.verify = str(endpoint.ca_bundle)
+        with pytest.raises(CrmConnectionError, match=r"'sf_login'.*expired or invalid"):
+            stuck.request("PATCH", "composite/sobjects/Account/HubSpot_Id__c", body=body, idempotent=True)
+        http.close()
+        stuck.close()
 
 
 @pytest.fixture

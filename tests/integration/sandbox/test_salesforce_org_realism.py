@@ -120,3 +120,14 @@ def test_an_org_without_the_external_id_field_has_no_such_field() -> None:
         )
         assert job.status_code == 400
         assert job.json()[0]["errorCode"] == "INVALIDJOB"
+
+
+def test_error_answers_carry_the_usage_header_too(sandbox: SandboxSession) -> None:
+    """A sync reads its allowance from every answer, failures included."""
+    http = sandbox.http()
+    base = f"{sandbox.url}/services/data/v59.0"
+    malformed = http.patch(f"{base}/composite/sobjects/Account/HubSpot_Id__c", data=b"{not json")
+    missing = http.get(f"{base}/sobjects/Account/001000000000000AAA")
+    assert (malformed.status_code, missing.status_code) == (400, 404)
+    for answer in (malformed, missing):
+        assert answer.headers["Sforce-Limit-Info"].startswith("api-usage=")

@@ -245,8 +245,9 @@ def compare_object(
     links = frames.get("sync_link", pd.DataFrame())
     pairs, missing = live_pairs(links, sf_object, sf, hs)
     n_links = len(pairs) + missing
+    label = f"{sf_object} / {hs_object}"
     if pairs.empty:
-        return ObjectComparison(sf_object, n_links, 0, missing, [])
+        return ObjectComparison(label, n_links, 0, missing, [])
     sides = align_pairs(pairs, sf, hs)
     mappings = [m for m in config.mappings(group) if m.rule != "none"]
     compared = [
@@ -266,7 +267,6 @@ def compare_object(
     compared.append(_owner(sides, owners))
     if sf_object == "Opportunity":
         compared += _deal_translations(sides, frames)
-    label = f"{sf_object} / {hs_object}"
     stats = [field_stats(label, item, pairs, examples) for item in compared]
     return ObjectComparison(label, n_links, len(pairs), missing, stats)
 

@@ -3,7 +3,8 @@
 Each benchmark prints its own table and writes ``benchmarks/results/<name>.json``. Targets are
 checked there, never in tests. The full sizes are the issues' targets: sandbox at 1M
 opportunities, extraction at 100k and 1M records, account dedup at 1M accounts, the plan at
-1M opportunities / 500k contacts / 200k accounts, validation at 1M staged rows.
+1M opportunities / 500k contacts / 200k accounts, validation at 1M staged rows, the report
+at 600k linked pairs.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ FULL: list[tuple[str, list[str]]] = [
     ("bench_dedup", ["--sizes", "100000,300000,1000000"]),
     ("bench_plan", ["--scale", "1.0"]),
     ("bench_validate", ["--rows", "1000000"]),
+    ("bench_report", ["--pairs", "600000"]),
 ]
 QUICK: list[tuple[str, list[str]]] = [
     ("bench_sandbox", ["--sizes", "20000", "--samples", "10", "--requests", "100", "--batches", "5"]),
@@ -26,6 +28,7 @@ QUICK: list[tuple[str, list[str]]] = [
     ("bench_dedup", ["--sizes", "20000"]),
     ("bench_plan", ["--scale", "0.02", "--repeat", "1"]),
     ("bench_validate", ["--rows", "20000"]),
+    ("bench_report", ["--pairs", "10000"]),
 ]
 
 

@@ -1,4 +1,4 @@
-"""``crm-sync``: the command line users read the sync plan with.
+"""``crm-sync``: the command line users read the sync plan (and the data-quality report) with.
 
 ``crm-sync plan`` reads staging through the same ``crm_staging`` resolution as the DAGs, so it
 shows exactly what a ``dry_run`` left for review (or what a real run is about to apply).
@@ -67,6 +67,16 @@ def _parser() -> argparse.ArgumentParser:
     letters.add_argument("--conn-id", default="crm_staging", help="Airflow connection of the staging DB")
     letters.set_defaults(handler=_cmd_dead_letters)
 
+    report = sub.add_parser("report", help="the data-quality report of a run (default: the latest)")
+    report.add_argument("--run-id", help="Airflow run id of the report; default: the latest report written")
+    report.add_argument(
+        "--format",
+        choices=("summary", "path", "json", "html"),
+        default="summary",
+        help="summary lines, the report.html path, report.json or report.html",
+    )
+    report.set_defaults(handler=_cmd_report)
+
     check = sub.add_parser("check-config", help="validate a sync configuration file")
     check.add_argument("path", nargs="?", help="YAML file; default: $CRM_SYNC_CONFIG or the shipped default")
     check.set_defaults(handler=_cmd_check_config)
@@ -81,6 +91,27 @@ def _cmd_check_config(args: argparse.Namespace, out: TextIO) -> int:
     except ConfigError as exc:
         raise CliError(str(exc)) from exc
     out.write(f"{config.source}: valid\n")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace, out: TextIO) -> int:
+    from crm_sync.quality import paths
+    from crm_sync.quality.report import summary_lines
+
+    base = paths.reports_dir()
+    folder = paths.find_report(args.run_id, base) if args.run_id else paths.latest_report(base)
+    if folder is None:
+        which = f"for run {args.run_id!r}" if args.run_id else "yet"
+        raise CliError(f"no data-quality report {which} in {base} (set CRM_SYNC_REPORTS_DIR or run the DAG)")
+    if args.format == "path":
+        out.write(f"{folder / paths.HTML}\n")
+    elif args.format in ("json", "html"):
+        out.write(
+            (folder / (paths.JSON if args.format == "json" else paths.HTML)).read_text(encoding="utf-8")
+        )
+    else:
+        doc = json.loads((folder / paths.JSON).read_text(encoding="utf-8"))
+        out.write("\n".join(summary_lines(doc, str(folder / paths.HTML))) + "\n")
     return 0
 
 

@@ -33,16 +33,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from crm_sync.connections import SALESFORCE_CONN_ID, _get_connection, salesforce_client, salesforce_errors
 from crm_sync.load.salesforce_bulk import TRANSIENT_CODES, BulkRow, BulkUpserter
 from crm_sync.load.salesforce_http import (
-    AmbiguousWriteError,
     RequestRejectedError,
     SalesforceTransport,
     WriteSettings,
+    backoff,
 )
 from crm_sync.load.salesforce_roles import RoleCreator
 from crm_sync.load.writer import LoadItem, LoadStoppedError, WriteOutcome, WriterSetupError
@@ -57,6 +57,10 @@ ASSIGNMENT_FLAG = "_use_assignment_rule"
 EXTERNAL_ID_OBJECTS = ("Account", "Contact", "Lead", "Opportunity")
 ROLE_OBJECT = "OpportunityContactRole"
 COLLECTION_SIZE = 200
+#: Times a record failing with a transient per-record code is sent again within one write.
+RECORD_RETRIES = 2
+#: sObject Collections upsert exists from API 46.0 on.
+MIN_API_VERSION = 46.0
 #: Codes of a delete whose record is already gone: the delete's goal holds.
 GONE_CODES = frozenset({"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "NOT_FOUND"})
 _ID_RE = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
@@ -122,6 +126,11 @@ class SalesforceWriter:
 
     target = "salesforce"
 
+    @classmethod
+    def from_connection(cls, conn_id: str = SALESFORCE_CONN_ID) -> SalesforceWriter:
+        """A writer for an Airflow connection (settings from its extras, read on first use)."""
+        return cls(conn_id)
+
     def __init__(self, conn_id: str = SALESFORCE_CONN_ID, *, settings: WriteSettings | None = None) -> None:
         self.conn_id = conn_id
         self._settings = settings
@@ -139,16 +148,26 @@ class SalesforceWriter:
                 self.conn_id, _get_connection(self.conn_id).extra_dejson or {}
             )
             sf = salesforce_client(self.conn_id)
-            http = SalesforceTransport(sf.base_url, sf.headers, self.conn_id, settings)
+            http = SalesforceTransport(
+                sf.base_url, sf.headers, self.conn_id, settings, refresh=self._session_refresher(sf)
+            )
             sf.session.hooks["response"].append(http.observe)  # reads count and report usage too
             self._sf, self._http = sf, http
             self._bulk = BulkUpserter(http)
             self._roles = RoleCreator(http, self.query)
         return self._sf, self._http
 
-    @property
-    def http(self) -> SalesforceTransport:
-        return self._connect()[1]
+    @staticmethod
+    def _session_refresher(sf: Salesforce) -> Callable[[], Mapping[str, str]] | None:
+        """A new-session function when the connection logs in itself (not for a given session id)."""
+        if getattr(sf, "_salesforce_login_partial", None) is None:
+            return None
+
+        def refresh() -> Mapping[str, str]:
+            sf._refresh_session()  # simple-salesforce's own re-login, as its reads do on a 401
+            return dict(sf.headers)
+
+        return refresh
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[None]:
@@ -160,11 +179,8 @@ class SalesforceWriter:
                 yield
             except SalesforceRefusedRequest as exc:
                 content = exc.content
-                if (
-                    isinstance(content, list)
-                    and content
-                    and content[0].get("errorCode") == ("REQUEST_LIMIT_EXCEEDED")
-                ):
+                first: Any = content[0] if isinstance(content, list) and content else None
+                if isinstance(first, dict) and first.get("errorCode") == "REQUEST_LIMIT_EXCEEDED":
                     raise LoadStoppedError(
                         f"Salesforce connection '{self.conn_id}': the org's daily API request limit is "
                         "exhausted. Everything written so far is kept; the next run continues"
@@ -182,6 +198,12 @@ class SalesforceWriter:
     def prepare(self) -> None:
         """Check that ``HubSpot_Id__c`` exists as an External ID on every object crm-sync creates."""
         sf, _ = self._connect()
+        if float(sf.sf_version or MIN_API_VERSION) < MIN_API_VERSION:
+            raise WriterSetupError(
+                f"Salesforce connection '{self.conn_id}' uses API version {sf.sf_version}; crm-sync's "
+                f"upserts (sObject Collections upsert) need {MIN_API_VERSION} or later. Fix: set "
+                "extra.version to 46.0 or newer, or remove it to use the client's default"
+            )
         missing: list[str] = []
         not_external: list[str] = []
         for name in EXTERNAL_ID_OBJECTS:
@@ -330,34 +352,59 @@ class SalesforceWriter:
         group: Sequence[tuple[LoadItem, dict[str, Any]]],
         use_rules: bool,
     ) -> list[WriteOutcome]:
-        """Send ``group`` in requests of 200 records; upserts and updates are idempotent."""
+        """Send ``group`` in requests of 200 records (upserts and updates: idempotent).
+
+        Records that fail with a transient per-record code (``UNABLE_TO_LOCK_ROW`` when another
+        transaction holds a parent, ``UNKNOWN_EXCEPTION``) are sent again, up to
+        ``RECORD_RETRIES`` times; the others are reported at once.
+        """
         _, http = self._connect()
         outcomes: list[WriteOutcome] = []
-        headers = auto_assign_header(use_rules)
         for start in range(0, len(group), COLLECTION_SIZE):
-            batch = group[start : start + COLLECTION_SIZE]
-            records = [{"attributes": {"type": object_name}, **body} for _, body in batch]
-            http.check_allowance()
-            try:
-                response = http.request(
-                    method,
-                    path,
-                    body={"allOrNone": False, "records": records},
-                    headers=headers,
-                    idempotent=True,
-                )
-            except RequestRejectedError as exc:
-                outcomes.extend(item_error(item, exc.code, exc.message) for item, _ in batch)
-                continue
-            except AmbiguousWriteError as exc:  # pragma: no cover - idempotent requests never raise it
-                raise AssertionError(str(exc)) from exc
-            results = response.json()
-            outcomes.extend(
-                result_outcome(item, result) for (item, _), result in zip(batch, results, strict=False)
+            pending = list(group[start : start + COLLECTION_SIZE])
+            for attempt in range(1, RECORD_RETRIES + 2):
+                if attempt > 1:
+                    http.pause(backoff(attempt - 1))
+                results = self._send_batch(method, path, object_name, pending, use_rules)
+                last = attempt > RECORD_RETRIES
+                retry = [
+                    pair
+                    for pair, outcome in zip(pending, results, strict=True)
+                    if not last and outcome.error_code in TRANSIENT_CODES
+                ]
+                outcomes.extend(o for o in results if last or o.error_code not in TRANSIENT_CODES)
+                if not retry:
+                    break
+                log.info("%s: %d records failed transiently; sending them again", object_name, len(retry))
+                pending = retry
+        return outcomes
+
+    def _send_batch(
+        self,
+        method: str,
+        path: str,
+        object_name: str,
+        batch: Sequence[tuple[LoadItem, dict[str, Any]]],
+        use_rules: bool,
+    ) -> list[WriteOutcome]:
+        """One collections request; one outcome per record, in the batch's order."""
+        _, http = self._connect()
+        records = [{"attributes": {"type": object_name}, **body} for _, body in batch]
+        http.check_allowance()
+        try:
+            response = http.request(
+                method,
+                path,
+                body={"allOrNone": False, "records": records},
+                headers=auto_assign_header(use_rules),
+                idempotent=True,
             )
-            if len(results) < len(batch):
-                outcomes.extend(
-                    item_error(item, "NO_RESULT", "Salesforce returned no result for this record")
-                    for item, _ in batch[len(results) :]
-                )
+        except RequestRejectedError as exc:
+            return [item_error(item, exc.code, exc.message) for item, _ in batch]
+        results = response.json()
+        outcomes = [result_outcome(item, result) for (item, _), result in zip(batch, results, strict=False)]
+        outcomes.extend(
+            item_error(item, "NO_RESULT", "Salesforce returned no result for this record")
+            for item, _ in batch[len(results) :]
+        )
         return outcomes

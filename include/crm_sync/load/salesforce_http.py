@@ -224,6 +224,10 @@ class SalesforceTransport:
         auth_headers: the client's headers (``Authorization``).
         conn_id: named in every error message.
         settings: timeouts, budgets and reserve.
+        refresh: logs in again and returns fresh auth headers, for connections that can (login,
+            OAuth or JWT); a 401 ``INVALID_SESSION_ID`` is then answered by one new session and
+            the same request again (safe for any request: the org refused it unprocessed).
+            Without it a 401 fails the load with :class:`CrmConnectionError`.
         sleep/clock: injectable for the retry loop (production uses ``time``).
     """
 
@@ -234,10 +238,12 @@ class SalesforceTransport:
         conn_id: str,
         settings: WriteSettings,
         *,
+        refresh: Callable[[], Mapping[str, str]] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.base_url = base_url
+        self._refresh = refresh
         self.conn_id = conn_id
         self.settings = settings
         self.allowance = ApiAllowance(settings.api_reserve)
@@ -260,6 +266,10 @@ class SalesforceTransport:
 
     def check_allowance(self) -> None:
         self.allowance.check(self.conn_id)
+
+    def pause(self, seconds: float) -> None:
+        """Wait between two tries (the injectable sleep)."""
+        self._sleep(seconds)
 
     def close(self) -> None:
         self.session.close()
@@ -301,11 +311,18 @@ class SalesforceTransport:
             send_headers.setdefault("Content-Type", "application/json")
         deadline = self._clock() + self.settings.retry_budget_seconds
         attempt = 0
+        refreshed = False
         while True:
             attempt += 1
             response, failure = self._send(method, url, payload, params, send_headers)
             if response is not None and response.status_code < 300:
                 return response
+            if response is not None and response.status_code == 401 and self._refresh and not refreshed:
+                log.info("Salesforce session of connection '%s' expired; logging in again", self.conn_id)
+                with self.connection_errors():
+                    self.session.headers.update(self._refresh())
+                refreshed = True
+                continue
             if response is not None and response.status_code not in RETRY_STATUSES:
                 self._raise_for(response, method, path)
             what = failure or f"HTTP {response.status_code if response is not None else '?'}"

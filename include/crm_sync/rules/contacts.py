@@ -9,7 +9,9 @@
    a create whose link was not yet recorded is not created twice (SYNC-4).
 2. CON-1: the rest match by email, case-insensitively; a Contact is preferred over a Lead, then
    the most recently modified (``LastModifiedDate``, else ``SystemModstamp``), then the lowest
-   Id, so the choice is deterministic. Deleted and converted Leads never match.
+   Id, so the choice is deterministic. Deleted and converted Leads never match; a converted
+   Lead's link (link table, ``salesforceleadid`` or its ``HubSpot_Id__c``) moves to the
+   Contact it was converted to (``ConvertedContactId``), and the Lead gets no more writes.
 3. CON-2: an unmatched HubSpot contact creates the configured default object only if it
    qualifies for the inclusion list (:func:`inclusion_list_failures`); otherwise a ``skip``.
 4. CON-3: an unmatched Salesforce Contact or Lead creates a HubSpot contact; when several share
@@ -51,11 +53,12 @@ from crm_sync.settings import InclusionCondition, SyncConfig
 #:
 #: * ``hs_id``: HubSpot contact id; for a contact this plan creates (CON-3) the placeholder
 #:   ``created_ref("contacts", sf_id)`` = ``"@contacts:<sf_id>"`` (see
-#:   :func:`crm_sync.rules.merge.created_ref`), which the loader resolves.
+#:   :func:`crm_sync.plan.created_ref`), which the loader resolves.
 #: * ``sf_object``: ``Contact`` or ``Lead``.
 #: * ``sf_id``: SF record id; for a record this plan creates (CON-2) the placeholder
 #:   ``"@Lead:<hs_id>"`` / ``"@Contact:<hs_id>"``.
-#: * ``how``: ``linked`` (staging link table), ``hubspot_id`` (HS link property),
+#: * ``how``: ``linked`` (staging link table), ``converted`` (the link of a converted Lead,
+#:   moved to its Contact), ``hubspot_id`` (HS link property),
 #:   ``salesforce_id`` (SF ``HubSpot_Id__c``), ``email`` (CON-1), ``create_in_salesforce``
 #:   (CON-2), ``create_in_hubspot`` (CON-3).
 #: * ``sf_account_id``: the SF Contact's ``AccountId`` (NA for Leads, private Contacts and
@@ -192,6 +195,7 @@ def _sf_frame(records: pd.DataFrame, sf_object: str) -> pd.DataFrame:
             "hs_ref": as_text(column(records, "HubSpot_Id__c")),
             "modified": modified,
             "converted": converted,
+            "converted_to": as_text(column(records, "ConvertedContactId")) if sf_object == "Lead" else None,
             "alive": alive(records),
             "row": np.arange(len(records)),
         },
@@ -199,6 +203,7 @@ def _sf_frame(records: pd.DataFrame, sf_object: str) -> pd.DataFrame:
     )
     frame["sf_account_id"] = frame["sf_account_id"].astype("str")
     frame["converted"] = frame["converted"].astype(bool)
+    frame["converted_to"] = frame["converted_to"].astype("str")
     return frame[frame["sf_id"].notna()]
 
 
@@ -261,6 +266,7 @@ def match_contacts(inputs: RuleInputs, config: SyncConfig, owners: OwnerMap) -> 
     )
     sf = sf_all[sf_all["alive"]].drop_duplicates(["sf_object", "sf_id"]).reset_index(drop=True)
     sf["key"] = sf["sf_object"] + ":" + sf["sf_id"]
+    moved = _conversions(sf)
 
     plans: list[pd.DataFrame] = []
     paired_hs: set[str] = set()
@@ -276,14 +282,17 @@ def match_contacts(inputs: RuleInputs, config: SyncConfig, owners: OwnerMap) -> 
 
     sf_cols = ["sf_object", "sf_id", "key", "email", "sf_account_id", "owner", "hs_ref", "modified"]
 
-    # 1. Staging link table: pairs stay, both sides alive.
+    # 1. Staging link table: pairs stay, both sides alive; a converted Lead's pair moves to its
+    # Contact (CON-1), once that Contact is not already paired by its own link.
     links = link_pairs(inputs.links, ("Contact", "Lead"))
     links = links.rename(columns={"object": "sf_object"})
     links["key"] = links["sf_object"] + ":" + links["sf_id"]
-    live_links = links.merge(sf[sf_cols].drop(columns=["sf_object", "sf_id"]), on="key").merge(
+    pairable = sf[~sf["key"].isin(moved.index)]
+    live_links = links.merge(pairable[sf_cols].drop(columns=["sf_object", "sf_id"]), on="key").merge(
         hs[["hs_id"]], on="hs_id"
     )
     claim(live_links, "linked")
+    claim(_converted_candidates(moved, links, hs, sf, sf_cols), "converted")
     broken = links[~links["hs_id"].isin(paired_hs) & ~links["key"].isin(paired_sf)]
     broken_hs = set(values_of(broken.loc[~broken["key"].isin(sf["key"]), "hs_id"])) & set(
         values_of(hs["hs_id"])
@@ -303,8 +312,8 @@ def match_contacts(inputs: RuleInputs, config: SyncConfig, owners: OwnerMap) -> 
         ignore_index=True,
     ).dropna(subset=["sf_id"])
     by_property["key"] = by_property["sf_object"] + ":" + by_property["sf_id"]
-    claim(by_property[["hs_id", "key"]].merge(sf[sf_cols], on="key"), "hubspot_id")
-    by_external = sf[sf["hs_ref"].notna()].rename(columns={"hs_ref": "hs_id"})
+    claim(by_property[["hs_id", "key"]].merge(pairable[sf_cols], on="key"), "hubspot_id")
+    by_external = pairable[pairable["hs_ref"].notna()].rename(columns={"hs_ref": "hs_id"})
     by_external = by_external[by_external["hs_id"].isin(hs["hs_id"])]
     claim(by_external.assign(hs_ref=by_external["hs_id"])[["hs_id", *sf_cols]], "salesforce_id")
 
@@ -458,6 +467,38 @@ def match_contacts(inputs: RuleInputs, config: SyncConfig, owners: OwnerMap) -> 
     all_pairs = all_pairs.astype(dict.fromkeys(CONTACT_PAIR_COLUMNS, "str")).reset_index(drop=True)
     qualifies = pd.Series(hs["qualifies"].to_numpy(dtype=bool), index=pd.Index(hs["hs_id"], name="hs_id"))
     return ContactsResult(plan=concat_plans(plans), pairs=all_pairs, qualifies=qualifies)
+
+
+def _conversions(sf: pd.DataFrame) -> pd.Series:
+    """CON-1: converted Leads whose Contact is live, as Lead key -> the Contact's key.
+
+    Only these Leads hand their link over: a converted Lead without a live Contact keeps
+    nothing to sync to (it is skipped as converted).
+    """
+    leads = sf[sf["converted"] & sf["converted_to"].notna()]
+    target = "Contact:" + leads["converted_to"]
+    live = target.isin(sf["key"]).to_numpy(dtype=bool)
+    return pd.Series(target[live].to_numpy(dtype=object), index=pd.Index(leads["key"][live]), dtype=object)
+
+
+def _converted_candidates(
+    moved: pd.Series, links: pd.DataFrame, hs: pd.DataFrame, sf: pd.DataFrame, sf_cols: list[str]
+) -> pd.DataFrame:
+    """CON-1: the HubSpot contacts linked to a converted Lead (link table, ``salesforceleadid``
+    or the Lead's ``HubSpot_Id__c``), paired with the Contact the Lead was converted to."""
+    lead_ids = pd.concat(
+        [
+            links.loc[links["key"].isin(moved.index), ["key", "hs_id"]],
+            pd.DataFrame({"key": "Lead:" + hs["sf_lead_ref"], "hs_id": hs["hs_id"]}).dropna(),
+            sf.loc[sf["key"].isin(moved.index), ["key", "hs_ref"]]
+            .rename(columns={"hs_ref": "hs_id"})
+            .dropna(),
+        ],
+        ignore_index=True,
+    )
+    lead_ids = lead_ids[lead_ids["key"].isin(moved.index) & lead_ids["hs_id"].isin(hs["hs_id"])]
+    lead_ids["key"] = lead_ids["key"].map(moved)
+    return lead_ids.drop_duplicates().merge(sf[sf_cols], on="key")
 
 
 def _shadowed_reason(shadowed: pd.DataFrame, taken: pd.DataFrame) -> pd.Series:

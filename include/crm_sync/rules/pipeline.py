@@ -32,6 +32,7 @@ from crm_sync.plan import PLAN_COLUMNS, Target, check_plan, concat_plans, create
 from crm_sync.rules import accounts as account_rules
 from crm_sync.rules import contacts as contact_rules
 from crm_sync.rules import owners as owner_rules
+from crm_sync.rules.deal_contacts import ASSOCIATION_SNAPSHOT_COLUMNS, PLANNED_ASSOCIATION_SNAPSHOT_TABLE
 from crm_sync.rules.deals import DEAL_CONTACT_COLUMNS, DEAL_STATE_COLUMNS
 from crm_sync.rules.deals import plan_deals as deal_rules
 from crm_sync.rules.inputs import RuleInputs
@@ -68,7 +69,12 @@ STAGES: tuple[str, ...] = (
 STAGE_OUTPUTS: dict[str, tuple[str, ...]] = {
     "match_contacts": ("rule_contact_pairs", "rule_contact_qualifies", "rule_plan_contacts"),
     "assign_owners": ("rule_owner_hs", "rule_owner_sf", "rule_owner_meta", "rule_plan_owners"),
-    "dedup_accounts": ("rule_account_groups", "rule_account_pairs", "rule_plan_accounts"),
+    "dedup_accounts": (
+        "rule_account_groups",
+        "rule_possible_duplicates",
+        "rule_account_pairs",
+        "rule_plan_accounts",
+    ),
     "name_pipelines": ("rule_pipelines", "rule_pipeline_stages", "rule_plan_pipelines"),
     "plan_deals": (
         "rule_deal_state",
@@ -77,6 +83,7 @@ STAGE_OUTPUTS: dict[str, tuple[str, ...]] = {
         "rule_currency",
         "rule_deal_snapshot",
         "rule_deal_conflicts",
+        PLANNED_ASSOCIATION_SNAPSHOT_TABLE,
         "rule_plan_deals",
     ),
     "compute_rollups": (
@@ -122,6 +129,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "rule_owner_sf": ("sf_user_id", "email", "active", "hs_owner_id", "problem"),
     "rule_owner_meta": ("integration_user_id", "integration_user_email", "integration_problem"),
     "rule_account_groups": account_rules.DEDUP_GROUP_COLUMNS,
+    "rule_possible_duplicates": account_rules.POSSIBLE_DUPLICATE_COLUMNS,
     "rule_account_pairs": account_rules.ACCOUNT_PAIR_COLUMNS,
     "rule_pipelines": PIPELINE_COLUMNS,
     "rule_pipeline_stages": STAGE_COLUMNS,
@@ -132,6 +140,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "rule_deal_snapshot": SNAPSHOT_COLUMNS,
     "rule_deal_conflicts": ("object", "sf_id", "hs_id", "sf_field", "hs_field", "winner"),
     "rule_rollup_differences": DIFFERENCE_COLUMNS,
+    PLANNED_ASSOCIATION_SNAPSHOT_TABLE: ASSOCIATION_SNAPSHOT_COLUMNS,
     "rule_snapshot": SNAPSHOT_COLUMNS,
     "rule_conflicts": ("object", "sf_id", "hs_id", "sf_field", "hs_field", "winner"),
 }
@@ -266,6 +275,7 @@ def dedup_accounts(inputs: RuleInputs, config: SyncConfig, tables: Mapping[str, 
     result = account_rules.plan_accounts(inputs, config, owners, contacts, dedup)
     return {
         "rule_account_groups": result.dedup.groups,
+        "rule_possible_duplicates": result.dedup.possible,
         "rule_account_pairs": result.pairs,
         "rule_plan_accounts": result.plan,
     }
@@ -307,6 +317,7 @@ def plan_deals(inputs: RuleInputs, config: SyncConfig, tables: Mapping[str, pd.D
         "rule_currency": currency,
         "rule_deal_snapshot": result.snapshot,
         "rule_deal_conflicts": result.conflicts,
+        PLANNED_ASSOCIATION_SNAPSHOT_TABLE: result.association_snapshot,
         "rule_plan_deals": result.plan,
     }
 
@@ -370,6 +381,7 @@ class PlanResult:
 
     plan: pd.DataFrame
     account_groups: pd.DataFrame
+    possible_duplicates: pd.DataFrame
     owner_map: pd.DataFrame
     pipelines: pd.DataFrame
     pipeline_stages: pd.DataFrame
@@ -610,6 +622,7 @@ def assemble_plan(
     return PlanResult(
         plan=plan,
         account_groups=_frame(tables, "rule_account_groups"),
+        possible_duplicates=_frame(tables, "rule_possible_duplicates"),
         owner_map=owner_map,
         pipelines=_frame(tables, "rule_pipelines"),
         pipeline_stages=_frame(tables, "rule_pipeline_stages"),

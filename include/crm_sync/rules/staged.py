@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
-from crm_sync.rules.normalize import as_bool, as_text, column
+from crm_sync.rules.normalize import as_bool, as_text, as_timestamp, column
 
 
 def alive(frame: pd.DataFrame) -> pd.Series:
@@ -43,7 +43,8 @@ def account_companies(account_links: pd.DataFrame, company: str = "hs_id") -> pd
 def link_pairs(links: pd.DataFrame, sf_objects: Iterable[str]) -> pd.DataFrame:
     """Rows of the staging link table for the given SF objects: ``object, sf_id, hs_id``.
 
-    Ids are compared as text; a record linked twice keeps its most recent link (``linked_at``).
+    Ids are compared as text; a record linked twice keeps its most recent link (``linked_at``);
+    a link whose ``linked_at`` is missing ranks below every dated one.
     """
     cols = ["object", "sf_id", "hs_id"]
     if links.empty or "sf_id" not in links.columns:
@@ -53,11 +54,12 @@ def link_pairs(links: pd.DataFrame, sf_objects: Iterable[str]) -> pd.DataFrame:
             "object": as_text(column(links, "object")),
             "sf_id": as_text(column(links, "sf_id")),
             "hs_id": as_text(column(links, "hs_id")),
-            "linked_at": column(links, "linked_at").astype("str"),
+            "linked_at": as_timestamp(column(links, "linked_at")),
         }
     )
     frame = frame[frame["object"].isin(list(sf_objects)) & frame["sf_id"].notna() & frame["hs_id"].notna()]
-    frame = frame.sort_values("linked_at", ascending=False, kind="stable")
+    # A link without a time is never the most recent one.
+    frame = frame.sort_values("linked_at", ascending=False, kind="stable", na_position="last")
     return frame[cols].reset_index(drop=True)
 
 

@@ -9,16 +9,29 @@ the same end state as collections, and the load stops cleanly at the API reserve
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
-from crm_sandbox.salesforce.testing import SandboxSession, session_fixtures
+from crm_sandbox.salesforce.testing import SandboxSession, serve_salesforce, session_fixtures
 from crm_sandbox.server import running_sandbox
 from crm_sync.connections import CrmConnectionError
 from crm_sync.load.salesforce import SalesforceWriter
-from crm_sync.load.salesforce_http import WriteSettings
-from crm_sync.load.writer import LoadItem, LoadStoppedError, WriteOutcome, WriterSetupError
+from crm_sync.load.salesforce_bulk import csv_value, parse_bulk_error
+from crm_sync.load.salesforce_http import (
+    ApiAllowance,
+    SalesforceTransport,
+    WriteSettings,
+    retry_after_seconds,
+)
+from crm_sync.load.writer import (
+    BatchFailedError,
+    LoadItem,
+    LoadStoppedError,
+    WriteOutcome,
+    WriterSetupError,
+)
 
 sandbox, _fresh, sf = session_fixtures(airflow_env=True)
 
@@ -144,6 +157,69 @@ def test_transient_faults_on_upserts_are_retried_to_success(sandbox: SandboxSess
     assert requests_to(stats, "PATCH", "/composite/sobjects/") == 2 + 4
 
 
+def test_records_failing_transiently_are_sent_again_and_permanent_failures_are_reported(
+    sandbox: SandboxSession, sf: Any
+) -> None:
+    sandbox.add_faults(
+        [
+            {"method": "PATCH", "path": "composite/sobjects/Account", "record_error": "UNABLE_TO_LOCK_ROW"},
+            {
+                "method": "PATCH",
+                "path": "composite/sobjects/Account",
+                "record_error": "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+            },
+        ]
+    )
+    outcomes = by_seq(writer().write("Account", "create", accounts(3)))
+
+    # first request: record 0 locked -> sent again alone, where a validation rule rejects it
+    assert outcomes[0].error_code == "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+    assert outcomes[0].retryable is False
+    assert outcomes[1].ok
+    assert outcomes[2].ok
+    assert requests_to(sandbox.stats(), "PATCH", "/composite/sobjects/") == 2
+    assert count(sf, "SELECT Id FROM Account WHERE HubSpot_Id__c LIKE 'hs-w-%'") == 2
+
+
+def test_an_api_version_without_collection_upserts_fails_prepare(monkeypatch: pytest.MonkeyPatch) -> None:
+    conn = json.loads(os.environ["AIRFLOW_CONN_SALESFORCE_DEFAULT"])
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SALESFORCE_DEFAULT", json.dumps({**conn, "extra": {**conn["extra"], "version": "45.0"}})
+    )
+    with pytest.raises(WriterSetupError, match=r"API version 45.0.*extra.version"):
+        writer().prepare()
+
+
+def test_a_batch_failing_past_its_retry_budget_fails_the_task_and_a_rerun_finishes(
+    sandbox: SandboxSession, sf: Any
+) -> None:
+    sandbox.add_faults([{"method": "PATCH", "path": "composite/sobjects/Account", "status": 503}])
+    with pytest.raises(BatchFailedError, match=r"HTTP 503.*re-run"):
+        writer(retry_budget_seconds=0).write("Account", "create", accounts(5))
+    rerun = writer().write("Account", "create", accounts(5))
+    assert all(o.ok for o in rerun)
+    assert count(sf, "SELECT Id FROM Account WHERE HubSpot_Id__c LIKE 'hs-w-%'") == 5
+
+
+def test_bulk_jobs_survive_faults_and_report_failed_rows(sandbox: SandboxSession, sf: Any) -> None:
+    sandbox.add_faults(
+        [
+            {"method": "POST", "path": "jobs/ingest$", "status": 503, "retry_after": 0},
+            {"method": "PUT", "path": "jobs/ingest/.*/batches", "status": 500},  # upload fate unknown
+            {"method": "PUT", "path": "jobs/ingest/.*/batches", "record_error": "DUPLICATES_DETECTED"},
+        ]
+    )
+    outcomes = by_seq(writer(bulk_threshold=0).write("Account", "create", accounts(20)))
+
+    assert outcomes[0].error_code == "DUPLICATES_DETECTED"
+    assert all(outcomes[i].ok for i in range(1, 20))
+    assert count(sf, "SELECT Id FROM Account WHERE HubSpot_Id__c LIKE 'hs-w-%'") == 19
+    stats = sandbox.stats()
+    # the job whose upload failed was aborted and the rows were sent again in a new job
+    assert requests_to(stats, "POST", "/jobs/ingest") == 3
+    assert requests_to(stats, "PUT", "/batches") == 2
+
+
 def test_updates_links_and_deletes(sf: Any) -> None:
     w = writer()
     made = by_seq(w.write("Account", "create", accounts(3, "hs-u")))
@@ -266,6 +342,39 @@ def test_an_expired_session_names_the_connection(sandbox: SandboxSession) -> Non
         writer().write("Account", "create", accounts(2))
 
 
+def test_a_connection_that_logs_in_itself_gets_a_new_session_on_401() -> None:
+    """Login/OAuth connections: an expired session is renewed once and the request sent again."""
+    scenario = {"salesforce": {}, "tokens": ["fresh-session"]}
+    logins: list[str] = []
+
+    def log_in_again() -> dict[str, str]:
+        logins.append("login")
+        return {"Authorization": "Bearer fresh-session"}
+
+    with serve_salesforce(scenario) as endpoint:
+        base = f"{endpoint.url}/services/data/v59.0/"
+        http = SalesforceTransport(
+            base, {"Authorization": "Bearer expired"}, "sf_login", WriteSettings(), refresh=log_in_again
+        )
+        http.session.trust_env = False
+        http.session.verify = str(endpoint.ca_bundle)
+        body = {
+            "allOrNone": False,
+            "records": [{"attributes": {"type": "Account"}, "Name": "A", "HubSpot_Id__c": "1"}],
+        }
+        result = http.request("PATCH", "composite/sobjects/Account/HubSpot_Id__c", body=body, idempotent=True)
+        assert result.json()[0]["created"] is True
+        assert logins == ["login"]
+
+        stuck = SalesforceTransport(base, {"Authorization": "Bearer expired"}, "sf_login", WriteSettings())
+        stuck.session.trust_env = False
+        stuck.session.verify = str(endpoint.ca_bundle)
+        with pytest.raises(CrmConnectionError, match=r"'sf_login'.*expired or invalid"):
+            stuck.request("PATCH", "composite/sobjects/Account/HubSpot_Id__c", body=body, idempotent=True)
+        http.close()
+        stuck.close()
+
+
 @pytest.fixture
 def org_without_external_ids(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """An org where the admin created ``HubSpot_Id__c`` on Account and Contact only."""
@@ -294,3 +403,45 @@ def test_outcomes_serialise_for_the_dead_letter_table(sf: Any) -> None:
         "REQUIRED_FIELD_MISSING",
         "Required fields are missing: [StageName] (fields: StageName)",
     ]
+
+
+# -- pure helpers ---------------------------------------------------------------------------------
+
+
+def test_retry_after_accepts_seconds_and_http_dates_and_reports_garbage(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert retry_after_seconds("7") == 7.0
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past: retry now
+    assert retry_after_seconds("soon") is None
+    assert "unparseable Retry-After 'soon'" in caplog.text
+
+
+def test_api_allowance_reads_the_usage_header_and_defaults_its_reserve() -> None:
+    allowance = ApiAllowance(reserve=None)
+    allowance.check("c")  # nothing known yet: no stop
+    allowance.observe("api-usage=94001/100000; per-app-api-usage=17/250(appName=x)")
+    assert (allowance.used, allowance.maximum, allowance.reserve) == (94001, 100000, 5000)
+    allowance.check("c")
+    allowance.observe("api-usage=95001/100000")
+    with pytest.raises(LoadStoppedError, match=r"4999 left"):
+        allowance.check("c")
+    assert ApiAllowance(reserve=None).reserve is None
+    small = ApiAllowance(reserve=None)
+    small.observe("api-usage=1/15000")
+    assert small.reserve == 1000
+
+
+def test_bulk_csv_cells_and_errors() -> None:
+    assert [csv_value(v) for v in (None, "", True, 3.0, 2.5, "a,b")] == [
+        "#N/A",
+        "#N/A",
+        "true",
+        "3",
+        "2.5",
+        "a,b",
+    ]
+    assert parse_bulk_error("REQUIRED_FIELD_MISSING:Required fields are missing: [Name]:Name --") == (
+        "REQUIRED_FIELD_MISSING",
+        "Required fields are missing: [Name]:Name",
+    )

@@ -73,12 +73,16 @@ def requests_to(stats: dict[str, Any], method: str, fragment: str) -> int:
     return sum(r["count"] for r in stats["requests"] if r["method"] == method and fragment in r["path"])
 
 
-@pytest.mark.parametrize("bulk_threshold", [10_000, 0], ids=["collections", "bulk"])
+@pytest.mark.parametrize(
+    ("bulk_threshold", "max_parallel"),
+    [(10_000, 1), (10_000, 4), (0, 1)],
+    ids=["collections-one-by-one", "collections-parallel", "bulk"],
+)
 def test_upserting_twice_makes_one_record_each_with_the_same_ids(
-    sandbox: SandboxSession, sf: Any, bulk_threshold: int
+    sandbox: SandboxSession, sf: Any, bulk_threshold: int, max_parallel: int
 ) -> None:
     items = accounts(450)
-    w = writer(bulk_threshold=bulk_threshold, bulk_job_rows=200)
+    w = writer(bulk_threshold=bulk_threshold, bulk_job_rows=200, max_parallel=max_parallel)
     w.prepare()
     first = by_seq(w.write("Account", "create", items))
     second = by_seq(w.write("Account", "create", items))

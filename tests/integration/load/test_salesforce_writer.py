@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
+import requests
 from crm_sandbox.salesforce.testing import SandboxSession, serve_salesforce, session_fixtures
 from crm_sandbox.server import running_sandbox
 from crm_sync.connections import CrmConnectionError
@@ -377,6 +378,21 @@ def test_a_connection_that_logs_in_itself_gets_a_new_session_on_401() -> None:
             stuck.request("PATCH", "composite/sobjects/Account/HubSpot_Id__c", body=body, idempotent=True)
         http.close()
         stuck.close()
+
+
+def test_an_org_out_of_daily_requests_stops_the_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The org itself refuses (403 REQUEST_LIMIT_EXCEEDED): stop as at the reserve, keep what was written."""
+    with running_sandbox({"salesforce": {}}, options={"salesforce": {"daily_api_limit": 2}}) as endpoints:
+        for key, value in endpoints.airflow_env().items():
+            monkeypatch.setenv(key, value)
+        w = writer(api_reserve=0, max_parallel=1)
+        with pytest.raises(LoadStoppedError, match=r"API request limit is exhausted"):
+            w.write("Account", "create", accounts(450))
+        w.close()
+        stats = requests.get(
+            f"{endpoints.salesforce_url}/__sandbox/stats", timeout=10, verify=str(endpoints.ca_bundle)
+        )
+        assert stats.json()["by_status"] == {"200": 2, "403": 1}
 
 
 @pytest.fixture

@@ -12,13 +12,11 @@ import pytest
 from crm_sync.rules.merge import (
     PairSides,
     canonical,
-    created_ref,
     format_for,
     mapped_fields,
     merge_fields,
     owner_field,
     owner_skips,
-    plan_rows,
     writes_to_plan,
 )
 from crm_sync.rules.owners import build_owner_map
@@ -298,35 +296,6 @@ def test_sync2_none_never_writes_and_keeps_no_snapshot() -> None:
     assert written(result.hubspot) == {}
     assert written(result.salesforce) == {}
     assert result.snapshot.empty
-
-
-# --------------------------------------------------------------------------- plan rows
-
-
-def test_plan_rows_carry_only_changed_fields_and_the_rules_of_those_fields() -> None:
-    values = pd.DataFrame({"name": ["A", "B", "C"], "phone": ["1", "2", "3"]})
-    mask = pd.DataFrame({"name": [True, False, False], "phone": [True, True, False]})
-    plan = plan_rows(
-        target="hubspot",
-        obj="companies",
-        action="update",
-        values=values,
-        mask=mask,
-        target_id=pd.Series(["C1", "C2", "C3"]),
-        rules=["SYNC-2"],
-        column_rules={"name": ["SYNC-3"], "phone": ["OWN-5"]},
-        row_rules={"ROLL-6": np.array([False, True, True])},
-    )
-    assert plan["target_id"].tolist() == ["C1", "C2"]  # C3 writes nothing: no row
-    assert plan.loc[0, "fields"] == {"name": "A", "phone": "1"}
-    assert plan.loc[0, "rules"] == ["SYNC-2", "SYNC-3", "OWN-5"]
-    assert plan.loc[1, "fields"] == {"phone": "2"}
-    assert plan.loc[1, "rules"] == ["SYNC-2", "OWN-5", "ROLL-6"]
-    json.dumps(plan["fields"].tolist())  # plain JSON values only
-
-
-def test_created_ref_names_the_create_row_it_stands_for() -> None:
-    assert created_ref("deals", "006A") == "@deals:006A"
 
 
 # --------------------------------------------------------------------------- OWN-5 through the merge

@@ -5,9 +5,7 @@ checked there, never in tests. The full sizes are the issues' targets: sandbox a
 opportunities, extraction at 100k and 1M records, account dedup at 1M accounts, the plan at
 1M opportunities / 500k contacts / 200k accounts, the HubSpot load at 100k and 1M records
 (rate limits on: 1M takes about nine minutes at 190 requests per 10 s), Salesforce loads at 100k
-and 1M upserts.
-1M opportunities / 500k contacts / 200k accounts, validation at 1M staged rows, the report
-at 600k linked pairs.
+and 1M upserts, validation at 1M staged rows, the report at 600k linked pairs.
 """
 
 from __future__ import annotations

@@ -56,3 +56,43 @@ def hubspot_pipelines(hs: HubSpot) -> dict[str, dict[str, str]]:
     for pipeline in hs.crm.pipelines.pipelines_api.get_all("deals").results:
         result[pipeline.label] = {"_id": pipeline.id, **{s.label: s.id for s in pipeline.stages}}
     return result
+
+
+#: What identifies a record to a person, per object, and its link field (whose presence counts).
+_SF_STATE: dict[str, tuple[tuple[str, ...], str]] = {
+    "Account": (("Name", "Website", "OwnerId"), "HubSpot_Id__c"),
+    "Contact": (("Email", "Phone", "AccountId"), "HubSpot_Id__c"),
+    "Lead": (("Email", "Company", "OwnerId"), "HubSpot_Id__c"),
+    "Opportunity": (("Name", "StageName", "Amount", "Type"), "HubSpot_Id__c"),
+}
+_HS_STATE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "companies": (("name", "domain", "hubspot_owner_id"), ("salesforceaccountid",)),
+    "contacts": (("email", "jobtitle", "hubspot_owner_id"), ("salesforcecontactid", "salesforceleadid")),
+    "deals": (("dealname", "amount", "dealtype", "dealstage"), ("salesforceopportunityid",)),
+}
+
+
+def crm_state(sf: Salesforce, hs: HubSpot) -> dict[str, list[tuple[Any, ...]]]:
+    """Both CRMs as a person would compare them, without generated ids: a duplicate, a missing
+    record, a missing link or a different value shows up as a difference."""
+    state: dict[str, list[tuple[Any, ...]]] = {}
+    for sobject, (fields, link) in _SF_STATE.items():
+        rows = salesforce_rows(sf, sobject, [*fields, link])
+        state[f"salesforce.{sobject}"] = sorted(
+            ((*tuple(str(r[f]) for f in fields), bool(r[link])) for r in rows), key=str
+        )
+    roles = salesforce_rows(sf, "OpportunityContactRole", ["Opportunity.Name", "Contact.Email"])
+    state["salesforce.OpportunityContactRole"] = sorted(
+        (str((r.get("Opportunity") or {}).get("Name")), str((r.get("Contact") or {}).get("Email")))
+        for r in roles
+    )
+    for object_type, (props, links) in _HS_STATE.items():
+        rows = hubspot_rows(hs, object_type, [*props, *links])
+        state[f"hubspot.{object_type}"] = sorted(
+            ((*tuple(str(r.get(p)) for p in props), any(r.get(k) for k in links)) for r in rows), key=str
+        )
+    deals = {r["id"]: r["dealname"] for r in hubspot_rows(hs, "deals", ["dealname"])}
+    state["hubspot.deal_contacts"] = sorted(
+        (name, len(hubspot_associations(hs, "deals", deal_id, "contacts"))) for deal_id, name in deals.items()
+    )
+    return state

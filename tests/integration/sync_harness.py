@@ -16,14 +16,16 @@ from crm_sync.rules.pipeline import STAGES
 from crm_sync.tasks import rules, runs
 from crm_sync.tasks.extract import extract_hubspot, extract_salesforce
 from crm_sync.tasks.load import commit, load_target
-
-#: Logical dates of successive harness runs, an hour apart like the hourly schedule.
-_START = datetime(2026, 6, 1, tzinfo=UTC)
+from crm_sync.tasks.validate import validate_plan
 
 
 def context(run_id: str, n: int = 0, *, dry_run: bool = False) -> dict[str, Any]:
-    """The slice of an Airflow task context the crm_sync tasks read."""
-    end = _START + timedelta(hours=n + 1)
+    """The slice of an Airflow task context the crm_sync tasks read.
+
+    Run ``n`` ends ``n`` hours from now, like successive hourly runs: each interval ends after
+    everything the earlier runs wrote, so the next run's extraction reads those writes back.
+    """
+    end = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=n)
     return {
         "run_id": run_id,
         "dag_id": "crm_sync",
@@ -35,7 +37,7 @@ def context(run_id: str, n: int = 0, *, dry_run: bool = False) -> dict[str, Any]
 
 
 def plan_run(run_id: str, n: int = 0, *, dry_run: bool = False) -> dict[str, Any]:
-    """start_run, every extraction task and every rule stage; returns the task context."""
+    """start_run, every extraction task, every rule stage and validate; returns the task context."""
     ctx = context(run_id, n, dry_run=dry_run)
     runs.start_run(ctx)
     for stream in SALESFORCE_STREAMS:
@@ -45,6 +47,7 @@ def plan_run(run_id: str, n: int = 0, *, dry_run: bool = False) -> dict[str, Any
             extract_hubspot(hs_stream.name, run_id=run_id)
     for stage in STAGES:
         rules.run_stage(stage, run_id=run_id)
+    validate_plan(run_id)
     return ctx
 
 

@@ -9,9 +9,8 @@ to the links stored in ``sync_link``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -19,9 +18,11 @@ import sqlalchemy as sa
 
 from crm_sync import staging
 from crm_sync.load.writer import LoadItem
+from crm_sync.plan import HUBSPOT_OBJECTS, SALESFORCE_OBJECTS, Ref
+from crm_sync.plan import parse_ref as plan_ref
 
-_PLAN_OBJECTS = "companies|contacts|deals|pipelines|Account|Contact|Lead|Opportunity|OpportunityContactRole"
-_REF = re.compile(rf"^@({_PLAN_OBJECTS}):(.+)$")
+#: Objects a plan row can create, hence name in a reference.
+CREATABLE = frozenset(HUBSPOT_OBJECTS) | frozenset(SALESFORCE_OBJECTS)
 
 #: Plan object -> (sync_link object, side of the link the create's ``source_id`` is on).
 LINK_OBJECTS: dict[str, tuple[str, str]] = {
@@ -35,20 +36,11 @@ LINK_OBJECTS: dict[str, tuple[str, str]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Ref:
-    """A reference to the record the plan's ``create`` row (object, source_id) makes."""
-
-    object: str
-    source_id: str
-
-
 def parse_ref(value: Any) -> Ref | None:
-    """The reference ``value`` spells, or None for an ordinary value."""
-    if not isinstance(value, str):
-        return None
-    match = _REF.match(value)
-    return Ref(match.group(1), match.group(2)) if match else None
+    """The reference ``value`` spells, if it names an object the plan creates; text that only
+    looks like one (``@team:sales`` in a description) stays a value."""
+    ref = plan_ref(value)
+    return ref if ref is not None and ref.object in CREATABLE else None
 
 
 class UnresolvedReferenceError(LookupError):

@@ -11,22 +11,23 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
 
 from crm_sync import staging
-from crm_sync.load import deadletters, journal, links
+from crm_sync.load import assignment, deadletters, journal, links
 from crm_sync.load.items import ordered_groups, read_items
 from crm_sync.load.refs import RefResolver, UnresolvedReferenceError
 from crm_sync.load.writer import LoadItem, LoadStoppedError, WriteOutcome, Writer
 
 log = logging.getLogger(__name__)
 
-#: Rows handed to a writer at once; each chunk is journaled before the next one is written.
-DEFAULT_CHUNK = 1_000
+#: Rows handed to a writer at once (large enough for Bulk API 2.0 above its threshold); each
+#: chunk is journaled before the next one is written.
+DEFAULT_CHUNK = 50_000
 HELD = "HELD"
 UNRESOLVED = "UNRESOLVED_REFERENCE"
 
@@ -120,14 +121,25 @@ class LoadRunner:
             if outcome.ok:
                 self._done[outcome.seq] = outcome
                 self._remember(by_seq[outcome.seq], outcome)
+        failed = [o for o in outcomes if not o.ok]
         log.info(
             "%s %s %s: %d written, %d failed",
             self.target,
             obj,
             action,
-            sum(o.ok for o in outcomes),
-            sum(not o.ok for o in outcomes),
+            len(outcomes) - len(failed),
+            len(failed),
         )
+        for outcome in failed[:3]:
+            item = by_seq[outcome.seq]
+            log.warning(
+                "  %s %s %s kept as a dead letter: %s %s",
+                obj,
+                action,
+                item.source_id or item.target_id,
+                outcome.error_code,
+                outcome.message,
+            )
 
     def _prepare_chunk(self, chunk: Sequence[LoadItem]) -> tuple[list[LoadItem], list[WriteOutcome]]:
         """Resolve references; rows held back or naming a record not created stay unwritten."""
@@ -172,11 +184,14 @@ class LoadRunner:
             return
         other = self.counterpart.target
         already = journal.done(self.engine, self.run_id, other)
+        created = [(i, done[i.seq]) for i in items if i.seq in done and -1 - i.seq not in already]
+        owners = self._assigned_owners(created)
         groups: dict[tuple[str, str], list[LoadItem]] = {}
-        for item in items:
-            outcome = done.get(item.seq)
-            back = links.back_link(item, outcome, seq=-1 - item.seq) if outcome else None
-            if back is not None and back.seq not in already:
+        for item, outcome in created:
+            back = links.back_link(item, outcome, seq=-1 - item.seq)
+            if back is not None:
+                extra = owners.get(outcome.target_id or "", {})
+                back = replace(back, fields={**back.fields, **extra})
                 groups.setdefault((back.object, back.action), []).append(back)
         if not groups:
             return
@@ -185,6 +200,15 @@ class LoadRunner:
             outcomes = self.counterpart.write(obj, action, group)
             self._commit({i.seq: i for i in group}, outcomes)
             log.info("back-links to %s %s: %d written", other, obj, sum(o.ok for o in outcomes))
+
+    def _assigned_owners(
+        self, created: Sequence[tuple[LoadItem, WriteOutcome]]
+    ) -> Mapping[str, dict[str, str]]:
+        """Owners Salesforce's assignment rules gave the records this run created (OWN-2, OWN-3)."""
+        if not isinstance(self.writer, assignment.Queryable):
+            return {}
+        chosen = [(i.object, o.target_id) for i, o in created if assignment.assigned(i) and o.target_id]
+        return assignment.owner_fields(self.writer, self.engine, chosen)
 
     def summary(self) -> dict[str, Any]:
         """Counts for XCom and the task log."""

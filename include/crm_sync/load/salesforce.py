@@ -26,6 +26,14 @@ https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers
 Per-record failures (``success: false`` results, Bulk failed rows) are outcomes carrying
 Salesforce's ``statusCode`` and message; the rest of the batch stays written. Retries, the
 daily API allowance and connection errors are :mod:`crm_sync.load.salesforce_http`'s.
+
+The batches of one group go out ``max_parallel`` at a time (a real org answers a collection of
+200 in a second or more, so one by one a million records take hours); records that meet a
+row lock held by a parallel batch (``UNABLE_TO_LOCK_ROW``) are sent again.
+
+Connection extras (all optional, see :class:`~crm_sync.load.salesforce_http.WriteSettings`):
+``bulk_threshold``, ``bulk_job_rows``, ``bulk_poll_seconds``, ``bulk_timeout_seconds``,
+``max_parallel``, ``retry_budget_seconds``, ``api_reserve``, ``timeout``.
 """
 
 from __future__ import annotations
@@ -33,8 +41,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from crm_sync.connections import SALESFORCE_CONN_ID, _get_connection, salesforce_client, salesforce_errors
 from crm_sync.load.salesforce_bulk import TRANSIENT_CODES, BulkRow, BulkUpserter
@@ -63,6 +72,7 @@ RECORD_RETRIES = 2
 MIN_API_VERSION = 46.0
 #: Codes of a delete whose record is already gone: the delete's goal holds.
 GONE_CODES = frozenset({"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "NOT_FOUND"})
+Batch = TypeVar("Batch")  # a slice of one group: items, or (item, body) pairs
 _ID_RE = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
 
 
@@ -320,27 +330,71 @@ class SalesforceWriter:
 
     def _delete(self, items: Sequence[LoadItem]) -> list[WriteOutcome]:
         outcomes: list[WriteOutcome] = []
-        ready = []
+        ready: list[LoadItem] = []
         for item in items:
             if item.target_id and _ID_RE.match(item.target_id):
                 ready.append(item)
             else:
                 outcomes.append(item_error(item, "MALFORMED_ID", f"cannot delete id {item.target_id!r}"))
+        batches = [ready[s : s + COLLECTION_SIZE] for s in range(0, len(ready), COLLECTION_SIZE)]
+        outcomes.extend(self._in_parallel(self._delete_batch, batches))
+        return outcomes
+
+    def _delete_batch(self, batch: Sequence[LoadItem]) -> list[WriteOutcome]:
+        """One collections delete of up to 200 ids; a record already gone counts as deleted."""
         _, http = self._connect()
-        for start in range(0, len(ready), COLLECTION_SIZE):
-            batch = ready[start : start + COLLECTION_SIZE]
-            http.check_allowance()
-            params = {"ids": ",".join(str(i.target_id) for i in batch), "allOrNone": "false"}
+        http.check_allowance()
+        params = {"ids": ",".join(str(i.target_id) for i in batch), "allOrNone": "false"}
+        try:
+            results = http.request("DELETE", "composite/sobjects", params=params, idempotent=True).json()
+        except RequestRejectedError as exc:
+            return [item_error(i, exc.code, exc.message) for i in batch]
+        outcomes = []
+        for item, result in zip(batch, results, strict=False):
+            outcome = result_outcome(item, result)
+            if not outcome.ok and outcome.error_code in GONE_CODES:
+                outcome = WriteOutcome(seq=item.seq, target_id=item.target_id)
+            outcomes.append(outcome)
+        outcomes.extend(
+            item_error(i, "NO_RESULT", "Salesforce returned no result for this record")
+            for i in batch[len(results) :]
+        )
+        return outcomes
+
+    def _in_parallel(
+        self, send: Callable[[Batch], list[WriteOutcome]], batches: Sequence[Batch]
+    ) -> list[WriteOutcome]:
+        """``send`` every batch, ``max_parallel`` requests at a time; outcomes of all batches.
+
+        Batches of one group are independent (same object and action, distinct records), so
+        their order does not matter. Before each batch the API allowance is checked with the
+        requests still in flight counted as spent, so the reserve holds as it does one by one.
+        The first exception (load stopped, batch failed, connection lost) stops further batches
+        and is raised once the running ones have returned.
+        """
+        _, http = self._connect()
+        workers = min(max(1, http.settings.max_parallel), len(batches))
+        if workers <= 1:
+            return [o for batch in batches for o in send(batch)]
+        outcomes: list[WriteOutcome] = []
+        running: set[Future[list[WriteOutcome]]] = set()
+
+        def settle(done: Iterable[Future[list[WriteOutcome]]]) -> None:
+            for future in done:
+                running.discard(future)
+                outcomes.extend(future.result())
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sf-write") as pool:
             try:
-                results = http.request("DELETE", "composite/sobjects", params=params, idempotent=True).json()
-            except RequestRejectedError as exc:
-                outcomes.extend(item_error(i, exc.code, exc.message) for i in batch)
-                continue
-            for item, result in zip(batch, results, strict=False):
-                outcome = result_outcome(item, result)
-                if not outcome.ok and outcome.error_code in GONE_CODES:
-                    outcome = WriteOutcome(seq=item.seq, target_id=item.target_id)
-                outcomes.append(outcome)
+                for batch in batches:
+                    if len(running) >= workers:
+                        settle(wait(running, return_when=FIRST_COMPLETED).done)
+                    http.check_allowance(in_flight=len(running))
+                    running.add(pool.submit(send, batch))
+                settle(wait(running).done)
+            except BaseException:
+                wait(running)
+                raise
         return outcomes
 
     # -- sObject Collections ---------------------------------------------------------------------
@@ -358,25 +412,38 @@ class SalesforceWriter:
         transaction holds a parent, ``UNKNOWN_EXCEPTION``) are sent again, up to
         ``RECORD_RETRIES`` times; the others are reported at once.
         """
+        batches = [group[s : s + COLLECTION_SIZE] for s in range(0, len(group), COLLECTION_SIZE)]
+        return self._in_parallel(
+            lambda batch: self._collection_batch(method, path, object_name, batch, use_rules), batches
+        )
+
+    def _collection_batch(
+        self,
+        method: str,
+        path: str,
+        object_name: str,
+        batch: Sequence[tuple[LoadItem, dict[str, Any]]],
+        use_rules: bool,
+    ) -> list[WriteOutcome]:
+        """One batch of up to 200 records, its transiently failed records sent again."""
         _, http = self._connect()
         outcomes: list[WriteOutcome] = []
-        for start in range(0, len(group), COLLECTION_SIZE):
-            pending = list(group[start : start + COLLECTION_SIZE])
-            for attempt in range(1, RECORD_RETRIES + 2):
-                if attempt > 1:
-                    http.pause(backoff(attempt - 1))
-                results = self._send_batch(method, path, object_name, pending, use_rules)
-                last = attempt > RECORD_RETRIES
-                retry = [
-                    pair
-                    for pair, outcome in zip(pending, results, strict=True)
-                    if not last and outcome.error_code in TRANSIENT_CODES
-                ]
-                outcomes.extend(o for o in results if last or o.error_code not in TRANSIENT_CODES)
-                if not retry:
-                    break
-                log.info("%s: %d records failed transiently; sending them again", object_name, len(retry))
-                pending = retry
+        pending = list(batch)
+        for attempt in range(1, RECORD_RETRIES + 2):
+            if attempt > 1:
+                http.pause(backoff(attempt - 1))
+            results = self._send_batch(method, path, object_name, pending, use_rules)
+            last = attempt > RECORD_RETRIES
+            retry = [
+                pair
+                for pair, outcome in zip(pending, results, strict=True)
+                if not last and outcome.error_code in TRANSIENT_CODES
+            ]
+            outcomes.extend(o for o in results if last or o.error_code not in TRANSIENT_CODES)
+            if not retry:
+                break
+            log.info("%s: %d records failed transiently; sending them again", object_name, len(retry))
+            pending = retry
         return outcomes
 
     def _send_batch(

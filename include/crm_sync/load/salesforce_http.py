@@ -30,6 +30,7 @@ import json
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -85,6 +86,7 @@ class WriteSettings:
         bulk_poll_seconds: longest wait between two polls of a Bulk API 2.0 job.
         bulk_job_rows: rows per Bulk API 2.0 job (bounds memory and the size of one upload).
         bulk_timeout_seconds: how long a Bulk job may take before the batch fails.
+        max_parallel: collection requests of one group in flight at once (1 = one by one).
     """
 
     bulk_threshold: int = 10_000
@@ -94,6 +96,7 @@ class WriteSettings:
     bulk_poll_seconds: float = 10.0
     bulk_job_rows: int = 100_000
     bulk_timeout_seconds: float = 3600.0
+    max_parallel: int = 4
 
     @classmethod
     def from_extra(cls, conn_id: str, extra: Mapping[str, Any]) -> WriteSettings:
@@ -108,6 +111,7 @@ class WriteSettings:
             ("bulk_poll_seconds", float),
             ("bulk_job_rows", int),
             ("bulk_timeout_seconds", float),
+            ("max_parallel", int),
         ):
             raw = extra.get(key)
             if raw in (None, ""):
@@ -150,12 +154,13 @@ class ApiAllowance:
             return None
         return max(1000, self.maximum * 5 // 100)
 
-    def check(self, conn_id: str) -> None:
-        """Raise :class:`LoadStoppedError` when fewer requests than the reserve are left today."""
+    def check(self, conn_id: str, in_flight: int = 0) -> None:
+        """Raise :class:`LoadStoppedError` when fewer requests than the reserve are left today,
+        counting ``in_flight`` requests sent but not yet answered as used."""
         reserve = self.reserve
         if self.used is None or self.maximum is None or reserve is None:
             return
-        remaining = self.maximum - self.used
+        remaining = self.maximum - self.used - in_flight
         if remaining < reserve:
             raise LoadStoppedError(
                 f"Salesforce load stopped before the next batch: the org has used {self.used} of its "
@@ -248,10 +253,11 @@ class SalesforceTransport:
         self.settings = settings
         self.allowance = ApiAllowance(settings.api_reserve)
         self.calls = 0
+        self._lock = threading.Lock()  # batches of one group may be sent from several threads
         self._sleep = sleep
         self._clock = clock
         self.session = requests.Session()
-        adapter = HTTPAdapter(max_retries=0, pool_maxsize=4)
+        adapter = HTTPAdapter(max_retries=0, pool_maxsize=max(4, settings.max_parallel))
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self.session.headers.update(auth_headers)
@@ -261,11 +267,14 @@ class SalesforceTransport:
     # -- bookkeeping -----------------------------------------------------------------------------
     def observe(self, response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
         """Response hook (this session's and the read client's): count it, read the allowance."""
-        self.calls += 1
-        self.allowance.observe(response.headers.get("Sforce-Limit-Info"))
+        with self._lock:
+            self.calls += 1
+            self.allowance.observe(response.headers.get("Sforce-Limit-Info"))
 
-    def check_allowance(self) -> None:
-        self.allowance.check(self.conn_id)
+    def check_allowance(self, in_flight: int = 0) -> None:
+        """Stop the load (:class:`LoadStoppedError`) when the daily allowance reached its reserve."""
+        with self._lock:
+            self.allowance.check(self.conn_id, in_flight)
 
     def pause(self, seconds: float) -> None:
         """Wait between two tries (the injectable sleep)."""

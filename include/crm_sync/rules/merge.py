@@ -364,14 +364,20 @@ def merge_fields(
         snap_key = canonical(snap_raw.reset_index(drop=True), f.kind)
         write_hs, write_sf, by_time = _side_wins(f.rule, sf_key, hs_key, snap_key, sf_later_or_tie)
         blocked = np.zeros(len(pairs), dtype=bool)
+        # A blocked cell keeps the target's current value as its last-synced value: the
+        # disagreement is then stable (the winner still "changed", the target did not), instead
+        # of flipping to the target once a write to another field makes it the later record.
+        kept = snap_key.copy()
         if f.hs_writable is not None:
             ok = f.hs_writable.to_numpy(dtype=bool, na_value=False)
             blocked_cells[f"hubspot:{f.hs_field}"] = np.flatnonzero(write_hs & ~ok)
+            kept = kept.where(~pd.Series(write_hs & ~ok), hs_key)
             blocked |= write_hs & ~ok
             write_hs &= ok
         if f.sf_writable is not None:
             ok = f.sf_writable.to_numpy(dtype=bool, na_value=False)
             blocked_cells[f"salesforce:{f.sf_field}"] = np.flatnonzero(write_sf & ~ok)
+            kept = kept.where(~pd.Series(write_sf & ~ok), sf_key)
             blocked |= write_sf & ~ok
             write_sf &= ok
         rules = (*RULE_IDS[f.rule], *f.rules)
@@ -385,8 +391,8 @@ def merge_fields(
         # mistaking the untouched side for a change.
         post_sf = sf_key.where(~pd.Series(write_sf), hs_key)
         post_hs = hs_key.where(~pd.Series(write_hs), sf_key)
-        resolved = post_sf
-        stale = ~same(resolved, snap_key) & ~blocked & same(post_sf, post_hs)
+        resolved = post_sf.where(~pd.Series(blocked), kept)
+        stale = ~same(resolved, snap_key) & (blocked | same(post_sf, post_hs))
         if rule_writes_back(f.rule) and stale.any():
             pos = np.flatnonzero(stale)
             snapshot_parts.append(

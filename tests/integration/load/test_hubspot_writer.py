@@ -537,3 +537,27 @@ def test_a_pipeline_create_that_keeps_failing_fails_the_batch_and_a_rerun_finish
     assert outcome.ok
     labels = [p.label for p in client.crm.pipelines.pipelines_api.get_all("deals").results]
     assert labels.count("Salesforce - Flaky") == 1
+
+
+def test_two_writers_sharing_a_token_leave_each_other_room() -> None:
+    """The DAG's two load tasks may write to one portal at once with one token: each pacer reads
+    what the other used from ``X-HubSpot-RateLimit-Remaining`` and keeps the sum under the limit."""
+    clock = FakeClock()
+    with hubspot_sandbox({}, requests_per_10s=10, clock=clock) as url:
+        first = HubSpotWriter(
+            hubspot.HubSpot(access_token="shared", host=url), requests_per_10s=10, clock=clock
+        )
+        first.prepare()  # six requests of the window
+        second = HubSpotWriter(
+            hubspot.HubSpot(access_token="shared", host=url),
+            max_parallel=1,
+            requests_per_10s=10,
+            clock=clock,
+            sleep=clock.advance,
+        )
+        outcomes = second.write("companies", "create", company_creates(1500))
+        answered = sandbox_call(url, "GET", "stats")["by_status"]
+        first.close()
+        second.close()
+    assert all(o.ok for o in outcomes)
+    assert "429" not in answered

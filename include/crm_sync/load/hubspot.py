@@ -263,12 +263,6 @@ class HubSpotWriter:
         batch: list[LoadItem], reply: Reply, retry: Callable[[list[LoadItem]], list[WriteOutcome]]
     ) -> list[WriteOutcome]:
         """A whole batch refused (4xx): bisect until the bad record is alone; its error is its outcome."""
-        if reply.status == 403:
-            raise WriterSetupError(
-                f"HubSpot refused a write for lack of a scope (HTTP 403: {str(reply.body)[:300]}). "
-                "Fix: grant the private app the crm.objects.companies.write, "
-                "crm.objects.contacts.write and crm.objects.deals.write scopes"
-            )
         if len(batch) == 1:
             return [results.whole_batch_error(batch[0], reply.status, reply.body)]
         first, second = results.split(batch)
@@ -296,6 +290,7 @@ class HubSpotWriter:
             object_type,
             name,
             idempotent=True,
+            forbidden_ok=True,
         )
         if reply.ok:
             if not (reply.body or {}).get("hasUniqueValue"):
@@ -323,6 +318,7 @@ class HubSpotWriter:
             object_type,
             definition,
             idempotent=True,  # a repeat answers 409: the property exists, which is the goal
+            forbidden_ok=True,
         )
         if created.ok or created.status == 409:
             log.info("hubspot: created the unique property %s on %s", name, object_type)

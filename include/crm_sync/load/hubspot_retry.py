@@ -37,7 +37,7 @@ from urllib3.util.retry import Retry
 
 from crm_sync.connections import CrmConnectionError, _is_hubspot_api_exception
 from crm_sync.load.hubspot_pacing import WindowPacer
-from crm_sync.load.writer import BatchFailedError, LoadStoppedError
+from crm_sync.load.writer import BatchFailedError, LoadStoppedError, WriterSetupError
 
 log = logging.getLogger(__name__)
 
@@ -116,16 +116,25 @@ class Transport:
         self.rate_limited = 0
 
     def call(
-        self, what: str, method: Callable[..., Any], *args: Any, idempotent: bool, **kwargs: Any
+        self,
+        what: str,
+        method: Callable[..., Any],
+        *args: Any,
+        idempotent: bool,
+        forbidden_ok: bool = False,
+        **kwargs: Any,
     ) -> Reply:
-        """Call ``method`` until it answers for real; ``what`` names the request in errors and logs."""
+        """Call ``method`` until it answers for real; ``what`` names the request in errors and logs.
+
+        A 403 (a scope the private app lacks) fails at once with :class:`WriterSetupError`: no
+        retry and no dead letter can fix it. ``forbidden_ok`` hands it to the caller instead."""
         self._check_reserve(what)
         deadline = self.clock() + self.retry_budget
         attempt = 0
         while True:
             result = self._once(method, args, kwargs)
             if result.status is not None and result.status != 429 and result.status not in RETRYABLE_STATUSES:
-                return self._final(what, result)
+                return self._final(what, result, forbidden_ok)
             wait = self._wait_for(what, result, attempt, idempotent)
             if self.clock() + wait > deadline:
                 raise BatchFailedError(
@@ -202,8 +211,15 @@ class Transport:
         )
 
     # -- decisions ---------------------------------------------------------------------------------
-    def _final(self, what: str, result: _Attempt) -> Reply:
+    def _final(self, what: str, result: _Attempt, forbidden_ok: bool) -> Reply:
         status = result.status or 0
+        if status == 403 and not forbidden_ok:
+            raise WriterSetupError(
+                f"HubSpot connection '{self.conn_id}' lacks a scope for {what} (HTTP 403: "
+                f"{str(result.body)[:300]}). Fix: grant the private app the scope HubSpot names; crm-sync's "
+                "writes need crm.objects.companies.write, crm.objects.contacts.write and "
+                "crm.objects.deals.write"
+            )
         if status == 401:
             raise CrmConnectionError(
                 f"HubSpot connection '{self.conn_id}' rejected the access token during {what} (HTTP 401). "

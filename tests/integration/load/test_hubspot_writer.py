@@ -561,3 +561,10 @@ def test_two_writers_sharing_a_token_leave_each_other_room() -> None:
         second.close()
     assert all(o.ok for o in outcomes)
     assert "429" not in answered
+
+
+def test_a_missing_write_scope_fails_at_once(client: hubspot.HubSpot, writer: HubSpotWriter) -> None:
+    faults(client, {"method": "POST", "path": "batch/upsert", "status": 403, "count": 5})
+    with pytest.raises(WriterSetupError, match=r"crm\.objects\.companies\.write"):
+        writer.write("companies", "create", company_creates(50))
+    assert calls(client, "POST", "batch/upsert") == 1  # not retried, not split

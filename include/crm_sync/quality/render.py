@@ -112,7 +112,7 @@ def bar_chart(fields: Sequence[dict[str, Any]]) -> str:
 
 def trend_chart(trend: Sequence[dict[str, Any]], top: int = 6) -> str:
     """``#trend-chart``: match rate over the runs, plus the fields with the highest mismatch rates."""
-    width, height, left, right, pad = 760, 260, 50, 220, 20
+    width, height, left, right, pad = 900, 260, 50, 360, 20
     plot_w, plot_h = width - left - right, height - 2 * pad
     n = len(trend)
 
@@ -157,7 +157,7 @@ def trend_chart(trend: Sequence[dict[str, Any]], top: int = 6) -> str:
                 parts.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3" fill="{colour}"/>')
         ly = pad + 14 * j
         parts.append(f'<rect x="{left + plot_w + 10}" y="{ly}" width="10" height="10" fill="{colour}"/>')
-        parts.append(f'<text x="{left + plot_w + 24}" y="{ly + 9}">{_e(label[:34])}</text>')
+        parts.append(f'<text x="{left + plot_w + 24}" y="{ly + 9}">{_e(label[:56])}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

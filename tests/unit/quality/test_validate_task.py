@@ -16,16 +16,29 @@ from crm_sync.quality.validation import QualityGateError
 from crm_sync.settings import default_config_path
 from crm_sync.tasks.validate import validate_plan
 
+from tests.staging_db import connection_for_schema, create_schema, drop_schemas, postgres_unreachable
 
-@pytest.fixture
-def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[sa.Engine]:
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_CRM_STAGING", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "s.db")})
-    )
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[sa.Engine]:
+    schema = None
+    conn: dict[str, object] = {"conn_type": "sqlite", "host": str(tmp_path / "s.db")}
+    if request.param == "postgres":
+        reason = postgres_unreachable()
+        if reason:
+            pytest.skip(f"{reason} -- the PostgreSQL variant is skipped")
+        schema = create_schema("quality_validate")
+        conn = connection_for_schema(schema)
+    monkeypatch.setenv("AIRFLOW_CONN_CRM_STAGING", json.dumps(conn))
+    staging.dispose_engines()
     eng = staging.staging_engine()
     staging.ensure_schema(eng)
     yield eng
     staging.dispose_engines()
+    if schema:
+        drop_schemas(schema)
 
 
 def _config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threshold: float) -> None:

@@ -264,6 +264,22 @@ def html(doc: dict[str, Any]) -> str:
             _duplicates(doc["duplicates"]),
             {1},
         ),
+        "<h2>Validation of the sync run (before loading)</h2>",
+        _table(
+            "validation",
+            ["Object", "Rows checked", "Rows failing", "Failure rate", "Failing expectations"],
+            [
+                [
+                    v["object"],
+                    v["rows"],
+                    v["failed"],
+                    _pct(v["rate"]),
+                    ", ".join(f"{k}: {n}" for k, n in v["failing_expectations"].items()),
+                ]
+                for v in doc.get("validation", [])
+            ],
+            {1, 2},
+        ),
         "<h2>Quarantine (SYNC-5)</h2>",
         _entries(doc["quarantine"], "quarantine", ""),
         "<h2>Dead letters</h2>",

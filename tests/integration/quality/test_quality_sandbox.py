@@ -155,6 +155,15 @@ def test_the_report_counts_seeded_mismatches_duplicates_quarantine_and_rollups(
         ("validate", "contacts", bad_id, "email_valid"),
     }
     assert doc["dead_letters"]["open"] == 0
+    validation = {v["object"]: v for v in doc["validation"]}
+    assert validation["staged.hubspot.contacts"] == {
+        "object": "staged.hubspot.contacts",
+        "rows": 3,
+        "failed": 1,
+        "rate": pytest.approx(1 / 3, abs=1e-6),
+        "failing_expectations": {"email_valid": 1},
+    }
+    assert validation["staged.salesforce.Account"]["failed"] == 0
     rollups = {(r["object"], r["field"]): r for r in doc["rollups"]}
     assert rollups[("contacts", "total_revenue")]["examples"] == [
         {"record_id": "2001", "expected": 5000.0, "hubspot": None}
@@ -193,6 +202,7 @@ def test_the_report_counts_seeded_mismatches_duplicates_quarantine_and_rollups(
     assert [r[3] for r in table_rows(dom, "duplicates")] == [sc.DUP_NEW, sc.DUP_OLD]
     trend = dom.xpath('//svg[@id="trend-chart"]//polyline[contains(@class, "match")]')
     assert [t.get("data-values") for t in trend] == ["0.900000"]
+    assert ["staged.hubspot.contacts", "3", "1", "33.3%", "email_valid: 1"] in table_rows(dom, "validation")
     quarantined = table_rows(dom, "quarantine")
     assert ["validate", "hubspot", "contacts", bad_id, "email_valid"] in [r[:5] for r in quarantined]
 

@@ -55,6 +55,17 @@ def _table(table_id: str, headers: Sequence[str], rows: Iterable[Sequence[Any]],
     return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
+#: Rows a long table shows in the page; the JSON keeps them all.
+MAX_ROWS = 500
+
+
+def _capped(table_id: str, headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: set[int]) -> str:
+    """A table of at most :data:`MAX_ROWS` rows, saying how many more ``report.json`` holds."""
+    more = len(rows) - MAX_ROWS
+    note = f'<p class="muted">{more} more rows in report.json.</p>' if more > 0 else ""
+    return _table(table_id, headers, rows[:MAX_ROWS], numeric) + note
+
+
 def _cards(s: dict[str, Any]) -> str:
     items = [
         ("Match rate", _pct(s["match_rate"]), "ok" if s["match_rate"] >= 0.999 else "bad"),
@@ -257,8 +268,9 @@ def html(doc: dict[str, Any]) -> str:
             _examples(doc["objects"]),
             set(),
         ),
-        "<h2>Probable duplicate Accounts (ACC-6)</h2><p>Only the survivor syncs; nothing is merged.</p>",
-        _table(
+        f"<h2>Probable duplicate Accounts (ACC-6)</h2><p>{len(doc['duplicates'])} groups. Only the survivor "
+        "syncs; nothing is merged.</p>",
+        _capped(
             "duplicates",
             ["Group", "Size", "Survivor", "Account", "Name", "Status", "Matched on"],
             _duplicates(doc["duplicates"]),
@@ -285,7 +297,7 @@ def html(doc: dict[str, Any]) -> str:
         "<h2>Dead letters</h2>",
         _entries(doc["dead_letters"], "dead-letters", "Dead letters are not recorded in this staging yet."),
         "<h2>Mixed-currency rollups (DEAL-8)</h2>",
-        _table(
+        _capped(
             "mixed-currency",
             ["Object", "Record", "Currencies", "Closed-won deals", "Total revenue"],
             [

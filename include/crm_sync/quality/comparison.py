@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crm_sync.rules._common import alive
 from crm_sync.rules.merge import PairSides, align_pairs, canonical, mapped_fields, owner_field
 from crm_sync.rules.normalize import as_text, column
 from crm_sync.rules.owners import OwnerMap
 from crm_sync.rules.pipelines import pipeline_keys
+from crm_sync.rules.staged import alive
 from crm_sync.settings import SyncConfig
 
 #: (SF object, HubSpot object, mapping group, staged SF table, staged HS table).

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crm_sync.rules.merge import REF_PREFIX, canonical
+from crm_sync.plan import REF_PREFIX
+from crm_sync.rules.merge import canonical
 from crm_sync.rules.normalize import as_bool, as_text, column
 from crm_sync.rules.rollups import ROLLUP_FIELDS, ROLLUP_KINDS, ROLLUP_RULES
 

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crm_sync.plan import REF_PREFIX
 from crm_sync.quality.checks import Check, flag, in_set, passes
 from crm_sync.rules.lifecycle import STAGE_ORDER
-from crm_sync.rules.merge import REF_PREFIX
 from crm_sync.rules.normalize import as_bool, as_text, column
 from crm_sync.rules.pipelines import LABEL_PREFIX, STANDARD_LABEL
 

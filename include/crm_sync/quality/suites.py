@@ -26,8 +26,8 @@ import pandas as pd
 
 from crm_sync.catalog import Stream, System, stream
 from crm_sync.quality.checks import Check, flag, in_set, passes
-from crm_sync.rules._common import alive
 from crm_sync.rules.normalize import as_bool, as_text, as_timestamp, column
+from crm_sync.rules.staged import alive
 
 #: An email address as CON-1 accepts it (the same shape :func:`normalize_emails` requires).
 EMAIL_REGEX = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"

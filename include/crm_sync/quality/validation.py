@@ -25,7 +25,7 @@ from crm_sync.quality.checks import Check
 from crm_sync.quality.gx import GxRunner
 from crm_sync.quality.plan_suite import plan_references, plan_suite, prepare_plan
 from crm_sync.quality.suites import OBJECTS, ObjectSpec, prepare, references, source_columns, suite
-from crm_sync.rules._common import alive
+from crm_sync.rules.staged import alive
 
 #: Columns of :attr:`Validation.failures`.
 FAILURE_COLUMNS: tuple[str, ...] = ("scope", "system", "object", "record_id", "rule", "reason", "payload")

@@ -40,7 +40,7 @@ from crm_sync.settings import SyncConfig, load_config
 log = logging.getLogger(__name__)
 
 DAG_ID = "crm_data_quality_report"
-#: The per-record write failures of the loads (created by the load stage, when it exists).
+#: The per-record write failures of the loads (older staging databases may not have it yet).
 DEAD_LETTER_TABLE = "dead_letter"
 #: Staged and rule tables the report reads (absent rule tables read as empty).
 _TABLES: tuple[str, ...] = (
@@ -100,7 +100,7 @@ def gather(
         "dead_letters": findings.open_entries(
             _dead_letters(engine),
             ("target", "object", "error_code"),
-            ("target", "object", "record_id", "error_code", "message", "attempts", "run_id"),
+            ("target", "object", "record_key", "action", "error_code", "message", "attempts", "last_run_id"),
             examples * 4,
         ),
         "validation": findings.validation_outcomes(frames["sync_log"], source_run_id),

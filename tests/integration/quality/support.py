@@ -18,6 +18,7 @@ import requests
 from crm_sandbox.server import SandboxEndpoints
 from crm_sync.rules.pipeline import STAGES
 from crm_sync.tasks import extract, rules
+from crm_sync.tasks.report import build_report
 from crm_sync.tasks.runs import start_run
 from crm_sync.tasks.validate import validate_plan
 from lxml import html as lxml_html
@@ -79,6 +80,15 @@ def sync_until_validate(run_id: str) -> dict[str, Any]:
     for stage in STAGES:
         rules.run_stage(stage, run_id=run_id)
     return validate_plan(run_id)
+
+
+def report_run(run_id: str) -> dict[str, Any]:
+    """``crm_data_quality_report`` in-process: extract both CRMs (fresh state), then ``report``."""
+    for name in extract.SALESFORCE_OBJECTS:
+        extract.extract_salesforce(name, run_id=run_id)
+    for name in extract.HUBSPOT_OBJECTS:
+        extract.extract_hubspot(name, run_id=run_id)
+    return build_report(run_id)
 
 
 def run_report_dag(world: World, log: Path) -> None:

@@ -12,20 +12,33 @@ import sqlalchemy as sa
 from crm_sync import staging
 from crm_sync.tasks.report import build_report
 
+from tests.staging_db import connection_for_schema, create_schema, drop_schemas, postgres_unreachable
+
 AT = datetime(2026, 2, 1, 9, tzinfo=UTC)
 
 
-@pytest.fixture
-def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[sa.Engine]:
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_CRM_STAGING", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "s.db")})
-    )
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[sa.Engine]:
+    schema = None
+    conn: dict[str, object] = {"conn_type": "sqlite", "host": str(tmp_path / "s.db")}
+    if request.param == "postgres":
+        reason = postgres_unreachable()
+        if reason:
+            pytest.skip(f"{reason} -- the PostgreSQL variant is skipped")
+        schema = create_schema("quality_report")
+        conn = connection_for_schema(schema)
+    monkeypatch.setenv("AIRFLOW_CONN_CRM_STAGING", json.dumps(conn))
     monkeypatch.setenv("CRM_SYNC_REPORTS_DIR", str(tmp_path / "reports"))
     monkeypatch.delenv("CRM_SYNC_CONFIG", raising=False)
+    staging.dispose_engines()
     eng = staging.staging_engine()
     staging.ensure_schema(eng)
     yield eng
     staging.dispose_engines()
+    if schema:
+        drop_schemas(schema)
 
 
 def _seed(engine: sa.Engine, hs_name: str) -> None:

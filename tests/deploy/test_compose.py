@@ -76,6 +76,14 @@ def _host_path(service: dict[str, Any], container_path: str) -> Path:
     raise AssertionError(f"{container_path} is not mounted from the project")
 
 
+def _env_file(path: Path) -> dict[str, str]:
+    """KEY=value lines as Compose reads them (single quotes: the literal value inside)."""
+    pairs = (
+        line.split("=", 1) for line in path.read_text().splitlines() if line and not line.startswith("#")
+    )
+    return {key: value[1:-1] if value[:1] == value[-1:] == "'" else value for key, value in pairs}
+
+
 def test_compose_has_the_celery_topology(services: dict[str, dict[str, Any]]) -> None:
     assert {"postgres", "redis", "crm-sandbox", *AIRFLOW_SERVICES} <= set(services)
     assert services["crm-sandbox"]["profiles"] == ["sandbox"]
@@ -242,11 +250,7 @@ def test_sandbox_serves_the_demo_under_its_service_name(
     published = {int(p.split(":")[1]) for p in sandbox["ports"]}
     assert published == {args.salesforce_port, args.hubspot_port}
 
-    env = dict(
-        line.split("=", 1)
-        for line in (ROOT / "docker" / "sandbox.env").read_text().splitlines()
-        if line and not line.startswith("#")
-    )
+    env = _env_file(ROOT / "docker" / "sandbox.env")
     salesforce = json.loads(env["CRM_SYNC_SALESFORCE_CONN"])
     hubspot = json.loads(env["CRM_SYNC_HUBSPOT_CONN"])
     assert salesforce["extra"]["instance_url"] == f"https://crm-sandbox:{args.salesforce_port}"
@@ -286,9 +290,7 @@ def test_new_env_writes_every_secret_the_compose_file_requires(text: str, tmp_pa
         capture_output=True,
         timeout=60,
     )
-    written = dict(
-        line.split("=", 1) for line in target.read_text().splitlines() if line and not line.startswith("#")
-    )
+    written = _env_file(target)
     required = set(SECRET.findall(text))
     assert required >= {"POSTGRES_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET"}
     assert required <= {k for k, v in written.items() if v}

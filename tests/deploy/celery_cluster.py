@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -378,3 +379,42 @@ def _forget_queue(queue: str) -> None:
         if keys:
             client.delete(*keys)
     client.close()
+
+
+def main() -> int:
+    """``python -m tests.deploy.celery_cluster``: the same deployment, kept up until Ctrl-C.
+
+    For trying the distributed run by hand on a machine without Docker: prints the UI address
+    and writes ``cluster.env`` (``source`` it to use ``airflow`` and ``crm-sync`` against it).
+    """
+    import tempfile
+
+    reason = postgres_unreachable()
+    if reason:
+        print(f"{reason}: run `make services` first", file=sys.stderr)
+        return 1
+    home = Path(tempfile.mkdtemp(prefix="crm-sync-celery-"))
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"starting Airflow (CeleryExecutor) under {home}: metadata DB, staging DB, sandbox, components")
+    with (
+        fresh_databases("crm_sync_meta", "crm_sync_staging") as (metadata_db, staging_db),
+        celery_cluster(home / "airflow", metadata_db, staging_db) as cluster,
+    ):
+        env_file = home / "cluster.env"
+        exported = {k: v for k, v in cluster.env.items() if k.startswith(("AIRFLOW", "CRM_", "REQUESTS_"))}
+        env_file.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in exported.items()))
+        print(f"Airflow UI and REST API: {cluster.api_url}  (no login: local, loopback only)")
+        print(f"CLI: source {env_file}; airflow dags unpause crm_sync; airflow dags trigger crm_sync")
+        print(
+            f"logs: {home / 'airflow'}/*.log and {home / 'airflow' / 'logs'}; Ctrl-C stops and drops both DBs"
+        )
+        while not stop.wait(2):
+            cluster.check_alive()
+    print("stopped; databases dropped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -156,7 +156,7 @@ def test_pools_and_connections_come_from_the_init_script(cluster: Cluster, first
 
 
 def test_first_run_writes_the_expected_crm_state(
-    cluster: Cluster, dag_tasks: set[str], first_run: dict[str, Any]
+    cluster: Cluster, dag_tasks: set[str], first_run: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if not loading_built(dag_tasks):
         # Today: crm_sync plans only, so it must not have written to either CRM.
@@ -168,18 +168,26 @@ def test_first_run_writes_the_expected_crm_state(
     from hubspot.crm.companies import Filter, FilterGroup, PublicObjectSearchRequest
     from simple_salesforce.api import Salesforce
 
-    os.environ["REQUESTS_CA_BUNDLE"] = cluster.env["REQUESTS_CA_BUNDLE"]
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", cluster.env["REQUESTS_CA_BUNDLE"])
     sf = Salesforce(instance_url=f"https://127.0.0.1:{cluster.salesforce_port}", session_id="sandbox-session")
     hs = HubSpot(access_token="sandbox-token", host=f"http://127.0.0.1:{cluster.hubspot_port}")
 
+    planned = {
+        row["fields"].get("name") or row["fields"].get("Name"): row
+        for row in plan_rows(cluster, first_run["run"]["dag_run_id"])
+        if row["action"] == "create" and row["object"] in ("companies", "Account")
+    }
     search = PublicObjectSearchRequest(
         filter_groups=[
             FilterGroup(filters=[Filter(property_name="name", operator="EQ", value="Brightwave Analytics")])
         ],
-        properties=["name", "domain"],
+        properties=["name", "domain", "crm_sync_salesforce_id"],
     )
+    # The Salesforce-only Account is now one HubSpot company, as planned, keyed by its SF id.
     (brightwave,) = hs.crm.companies.search_api.do_search(public_object_search_request=search).results
-    assert brightwave.properties["domain"] == "brightwave.io"
+    assert brightwave.properties["domain"] == planned["Brightwave Analytics"]["fields"].get("domain")
+    assert brightwave.properties["crm_sync_salesforce_id"] == "001Dm0000BRIGHTIQ5"
+    # The HubSpot-only company is now one Salesforce Account, keyed by its HubSpot id.
     (account,) = sf.query("SELECT Id, HubSpot_Id__c FROM Account WHERE Name = 'Vandelay Industries'")[
         "records"
     ]

@@ -125,6 +125,7 @@ class Cluster:
     salesforce_port: int
     hubspot_port: int
     queue: str
+    scheduler_health_url: str
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     # -- processes -----------------------------------------------------------------------------
@@ -156,22 +157,20 @@ class Cluster:
                 tail = (self.home / f"{name}.log").read_text(errors="replace")[-4000:]
                 raise AssertionError(f"{name} exited with {proc.returncode}:\n{tail}")
 
-    def stop(self) -> None:
-        """SIGTERM every process group, then SIGKILL what is left after a grace period."""
+    def stop(self, grace: float = 15.0) -> None:
+        """SIGTERM every process group; SIGKILL what is left once ``grace`` seconds have passed."""
         for proc in self.processes.values():
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
         for proc in self.processes.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-            # Task processes a worker forked may outlive it in the same group.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            # Whatever is left of the group (a worker's task processes included) goes now.
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
 
     # -- REST API --------------------------------------------------------------------------------
     def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
@@ -229,10 +228,15 @@ class Cluster:
 
 
 def cluster_env(
-    home: Path, metadata_db: str, staging_db: str, api_port: int, sf_port: int, hs_port: int, queue: str
+    home: Path,
+    metadata_db: str,
+    staging_db: str,
+    ports: dict[str, int],
+    queue: str,
 ) -> dict[str, str]:
     """The environment every component shares: the compose file's, pointed at this machine."""
-    sandbox = connection_env(sf_port, hs_port, ca_bundle_for_port_in(home, sf_port))
+    api_port, sf_port = ports["api"], ports["salesforce"]
+    sandbox = connection_env(sf_port, ports["hubspot"], ca_bundle_for_port_in(home, sf_port))
     env = {
         key: value
         for key, value in os.environ.items()
@@ -265,6 +269,10 @@ def cluster_env(
             # Local, loopback-only test deployment: no login, so the REST calls and the
             # screenshot need no credentials.
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            # The scheduler's health endpoint, which docker-compose's healthcheck asks.
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(ports["scheduler_health"]),
             # Only the runs the test triggers: unpausing must not add a scheduled run.
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
             "AIRFLOW_CONN_CRM_STAGING": json.dumps(
@@ -303,13 +311,14 @@ def ca_bundle_for_port_in(home: Path, salesforce_port: int) -> Path:
 def celery_cluster(home: Path, metadata_db: str, staging_db: str) -> Iterator[Cluster]:
     """Initialise and start the whole deployment; stop every process afterwards."""
     home.mkdir(parents=True, exist_ok=True)
-    api_port, sf_port, hs_port = free_port(), free_port(), free_port()
+    ports = {name: free_port() for name in ("api", "salesforce", "hubspot", "scheduler_health")}
+    api_port, sf_port, hs_port = ports["api"], ports["salesforce"], ports["hubspot"]
     queue = f"crm_sync_test_{uuid.uuid4().hex[:8]}"
-    env = cluster_env(home, metadata_db, staging_db, api_port, sf_port, hs_port, queue)
-    cluster = Cluster(home, env, f"http://127.0.0.1:{api_port}", sf_port, hs_port, queue)
+    env = cluster_env(home, metadata_db, staging_db, ports, queue)
+    health = f"http://127.0.0.1:{ports['scheduler_health']}/health"
+    cluster = Cluster(home, env, f"http://127.0.0.1:{api_port}", sf_port, hs_port, queue, health)
     try:
-        cluster.run("airflow-init", "bash", str(ROOT / "docker" / "airflow-init.sh"))
-        cluster.start(
+        cluster.start(  # needs nothing from Airflow: starts while the init runs
             "crm-sandbox",
             str(BIN / "crm-sandbox"),
             "serve",
@@ -320,6 +329,7 @@ def celery_cluster(home: Path, metadata_db: str, staging_db: str) -> Iterator[Cl
             "--scenario",
             "demo",
         )
+        cluster.run("airflow-init", "bash", str(ROOT / "docker" / "airflow-init.sh"))
         airflow = str(BIN / "airflow")
         cluster.start("scheduler", airflow, "scheduler")
         cluster.start("dag-processor", airflow, "dag-processor")
@@ -403,7 +413,11 @@ def main() -> int:
         celery_cluster(home / "airflow", metadata_db, staging_db) as cluster,
     ):
         env_file = home / "cluster.env"
-        exported = {k: v for k, v in cluster.env.items() if k.startswith(("AIRFLOW", "CRM_", "REQUESTS_"))}
+        exported = {
+            k: v
+            for k, v in cluster.env.items()
+            if k == "PATH" or k.startswith(("AIRFLOW", "CRM_", "REQUESTS_"))
+        }
         env_file.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in exported.items()))
         print(f"Airflow UI and REST API: {cluster.api_url}  (no login: local, loopback only)")
         print(f"CLI: source {env_file}; airflow dags unpause crm_sync; airflow dags trigger crm_sync")

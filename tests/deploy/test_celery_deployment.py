@@ -21,15 +21,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from tests.deploy.celery_cluster import (
     BIN,
+    ROOT,
     Cluster,
     celery_cluster,
     fresh_databases,
@@ -201,6 +204,32 @@ def test_second_run_with_nothing_changed_writes_nothing(
     """SYNC-4: re-running with no changes in either CRM makes zero write requests."""
     for system in ("salesforce", "hubspot"):
         assert writes(second_run["stats"], system) == writes(first_run["stats"], system), system
+
+
+def test_the_compose_healthchecks_pass_against_the_running_components(
+    cluster: Cluster, first_run: dict[str, Any]
+) -> None:
+    """docker-compose.yaml's healthchecks, run against the real processes they are written for."""
+    import yaml
+    from airflow.utils.net import getfqdn
+
+    services = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())["services"]
+    assert "/api/v2/version" in " ".join(services["airflow-apiserver"]["healthcheck"]["test"])
+    assert cluster.api("GET", "version").ok
+    assert "/health" in " ".join(services["airflow-scheduler"]["healthcheck"]["test"])
+    health = requests.get(cluster.scheduler_health_url, timeout=10)
+    assert health.ok, health.text
+    # The dag-processor's and the worker's checks are shell commands: run them as Compose would,
+    # with this host's name and this cluster's worker name.
+    hostname = getfqdn()
+    dag_processor = services["airflow-dag-processor"]["healthcheck"]["test"][1].replace(
+        "$${HOSTNAME}", hostname
+    )
+    worker = services["airflow-worker"]["healthcheck"]["test"][1].replace(
+        "celery@$${HOSTNAME}", f"{cluster.queue}@{socket.gethostname()}"
+    )
+    for name, command in (("dag-processor-health", dag_processor), ("worker-health", worker)):
+        cluster.run(name, "bash", "-c", command, timeout=120)
 
 
 def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:

@@ -158,15 +158,15 @@ def test_pools_and_connections_come_from_the_init_script(cluster: Cluster, first
         assert cluster.api_json("GET", f"connections/{conn_id}")["connection_id"] == conn_id
 
 
-def test_first_run_writes_the_expected_crm_state(
+def test_first_run_leaves_both_crms_as_planned(
     cluster: Cluster, dag_tasks: set[str], first_run: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not loading_built(dag_tasks):
-        # Today: crm_sync plans only, so it must not have written to either CRM.
-        assert writes(first_run["stats"], "salesforce") == {}
-        assert writes(first_run["stats"], "hubspot") == {}
-        pytest.skip("crm_sync has no load tasks yet: CRM-state assertions wait for the load issue")
-    # ---- LOADING ASSERTIONS: active once crm_sync has load_hubspot and load_salesforce ----
+    """Both CRMs read back through the real clients after the first run.
+
+    LOADING SWITCH (``loading_built``): while crm_sync has no load tasks it only plans, so the
+    planned creates are not in the CRMs and nothing was written. Once it has them, each planned
+    create is there exactly once, keyed by the other side's id, and the run wrote to both CRMs.
+    """
     from hubspot import HubSpot
     from hubspot.crm.companies import Filter, FilterGroup, PublicObjectSearchRequest
     from simple_salesforce.api import Salesforce
@@ -174,28 +174,37 @@ def test_first_run_writes_the_expected_crm_state(
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", cluster.env["REQUESTS_CA_BUNDLE"])
     sf = Salesforce(instance_url=f"https://127.0.0.1:{cluster.salesforce_port}", session_id="sandbox-session")
     hs = HubSpot(access_token="sandbox-token", host=f"http://127.0.0.1:{cluster.hubspot_port}")
-
-    planned = {
-        row["fields"].get("name") or row["fields"].get("Name"): row
-        for row in plan_rows(cluster, first_run["run"]["dag_run_id"])
-        if row["action"] == "create" and row["object"] in ("companies", "Account")
-    }
     search = PublicObjectSearchRequest(
         filter_groups=[
             FilterGroup(filters=[Filter(property_name="name", operator="EQ", value="Brightwave Analytics")])
         ],
         properties=["name", "domain", "crm_sync_salesforce_id"],
     )
+    companies = hs.crm.companies.search_api.do_search(public_object_search_request=search).results
+    accounts = sf.query("SELECT Id, HubSpot_Id__c FROM Account WHERE Name = 'Vandelay Industries'")["records"]
+
+    if not loading_built(dag_tasks):
+        # Today: the plan says "create" for both, and crm_sync must not have written anything.
+        assert companies == []
+        assert accounts == []
+        assert writes(first_run["stats"], "salesforce") == {}
+        assert writes(first_run["stats"], "hubspot") == {}
+        return
+    # ---- LOADING ASSERTIONS: active once crm_sync has load_hubspot and load_salesforce ----
+    planned = {
+        row["fields"].get("name") or row["fields"].get("Name"): row
+        for row in plan_rows(cluster, first_run["run"]["dag_run_id"])
+        if row["action"] == "create" and row["object"] in ("companies", "Account")
+    }
     # The Salesforce-only Account is now one HubSpot company, as planned, keyed by its SF id.
-    (brightwave,) = hs.crm.companies.search_api.do_search(public_object_search_request=search).results
+    (brightwave,) = companies
     assert brightwave.properties["domain"] == planned["Brightwave Analytics"]["fields"].get("domain")
     assert brightwave.properties["crm_sync_salesforce_id"] == "001Dm0000BRIGHTIQ5"
     # The HubSpot-only company is now one Salesforce Account, keyed by its HubSpot id.
-    (account,) = sf.query("SELECT Id, HubSpot_Id__c FROM Account WHERE Name = 'Vandelay Industries'")[
-        "records"
-    ]
-    assert account["HubSpot_Id__c"] == "1010"  # the demo's HubSpot company id of Vandelay Industries
-    assert writes(first_run["stats"], "hubspot"), "loading must have written to HubSpot"
+    (vandelay,) = accounts
+    assert vandelay["HubSpot_Id__c"] == "1010"  # the demo's HubSpot company id of Vandelay Industries
+    assert writes(first_run["stats"], "hubspot")
+    assert writes(first_run["stats"], "salesforce")
 
 
 def test_second_run_with_nothing_changed_writes_nothing(

@@ -146,7 +146,7 @@ def test_the_image_is_built_from_the_pinned_airflow_with_the_project(
     pins = dict(
         line.split("==") for line in (ROOT / "requirements.txt").read_text().splitlines() if "==" in line
     )
-    assert base == f"apache/airflow:{pins['apache-airflow']}-python3.11"
+    assert base == f"apache/airflow:slim-{pins['apache-airflow']}-python3.11"
     assert "apache-airflow-providers-celery" in pins
     assert "redis" in pins
     for line in lines:

@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: venv services demo test test-fast lint typecheck bench bench-quick plan quarantine clean
+.PHONY: venv services demo test test-fast lint typecheck bench bench-quick plan quarantine dead-letters clean
 
 venv: $(VENV)/.installed
 
@@ -55,6 +55,10 @@ plan: venv
 ## Show what was kept back, with the reason (SYNC-5).
 quarantine: venv
 	@AIRFLOW_HOME=$${AIRFLOW_HOME:-$(CURDIR)/.demo/airflow} $(BIN)/crm-sync quarantine $(ARGS)
+
+## Show writes a CRM rejected, with its error (retried by later runs; ARGS='--release' after a fix).
+dead-letters: venv
+	@AIRFLOW_HOME=$${AIRFLOW_HOME:-$(CURDIR)/.demo/airflow} $(BIN)/crm-sync dead-letters $(ARGS)
 
 clean:
 	rm -rf $(VENV) .demo .mypy_cache .ruff_cache .pytest_cache

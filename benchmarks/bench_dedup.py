@@ -10,8 +10,10 @@ Why it is built this way:
 * The accounts look like a real org's where ACC-6 looks: mostly distinct three-word names with
   legal suffixes, websites for most, and 10% planted duplicates of another account that differ
   only by ``www.``/scheme/port/path, legal suffix, case and punctuation, word order, or one typo.
-  Because the planted pairs are known, the run also reports how many ACC-6 found (recall) and
-  how many groups contain more than their planted members (over-grouping).
+  Because the planted pairs are known, the run also reports how many ACC-6 found (recall), how
+  many grouped Accounts share their group with a planted partner (precision), and the same for
+  the fuzzy-name *possible* duplicates, which are reported but never keep an Account from
+  syncing (the typo copies are found there, not in the groups).
 * Each size runs :func:`crm_sync.rules.accounts.dedup_accounts` in a fresh child process that
   reads the staged frame from a pickle, so the peak RSS reported is the dedup's own and not the
   generator's: ``rss_before`` is the child's peak after loading, ``rss_peak`` after deduping.
@@ -148,6 +150,15 @@ def child(path: str) -> None:
     sizes = result.groups.groupby("group_id").size()
     expected = planted_groups.map(planted_groups.value_counts())
     expected_grouped = int((expected > 1).sum())
+    # Precision: a grouped Account is right when its group holds another member of its planted
+    # cluster (the original and its planted copies); possible duplicates are scored per pair.
+    cluster = pd.Series(planted_groups.to_numpy(), index=ids)
+    members = result.groups[["group_id", "sf_id"]].assign(cluster=lambda g: g["sf_id"].map(cluster))
+    shared = members.groupby(["group_id", "cluster"])["sf_id"].transform("size") > 1
+    possible = result.possible
+    possible_right = int(
+        (possible["sf_id"].map(cluster).to_numpy() == possible["similar_id"].map(cluster).to_numpy()).sum()
+    )
     print(
         json.dumps(
             {
@@ -158,6 +169,9 @@ def child(path: str) -> None:
                 "planted_duplicates": len(dup),
                 "planted_found": found,
                 "grouped_accounts": int(sizes.sum()) if len(sizes) else 0,
+                "grouped_correct": int(shared.sum()),
+                "possible_duplicates": len(possible),
+                "possible_correct": possible_right,
                 "expected_grouped_accounts": expected_grouped,
                 "largest_group": int(sizes.max()) if len(sizes) else 0,
                 **result.stats,
@@ -189,6 +203,10 @@ def run(sizes: list[int], seed: int) -> list[dict[str, Any]]:
                 **measured,
                 "us_per_account": round(measured["seconds"] / n * 1e6, 2),
                 "recall": round(measured["planted_found"] / max(1, measured["planted_duplicates"]), 4),
+                "precision": round(measured["grouped_correct"] / max(1, measured["grouped_accounts"]), 4),
+                "possible_precision": round(
+                    measured["possible_correct"] / max(1, measured["possible_duplicates"]), 4
+                ),
                 "generate_seconds": round(gen_seconds, 1),
             }
             out.append(row)
@@ -210,6 +228,9 @@ def _table(rows: list[dict[str, Any]]) -> str:
         "grouped_accounts",
         "largest_group",
         "recall",
+        "precision",
+        "possible_duplicates",
+        "possible_precision",
         "fuzzy_comparisons",
         "fuzzy_pairs",
         "ms_keys",

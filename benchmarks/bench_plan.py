@@ -5,6 +5,7 @@ Usage::
 
     python benchmarks/bench_plan.py                  # full size (targets: < 60 s, < 4 GiB)
     python benchmarks/bench_plan.py --scale 0.1      # a tenth of every count
+    python -m benchmarks.bench_plan --quick          # a tenth, one repeat: the smoke run
 
 How it is built, and why:
 
@@ -722,7 +723,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the full size (default 1.0)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=3, help="rollup timing repeats (best is reported)")
+    parser.add_argument("--quick", action="store_true", help="a tenth of the size, one repeat (a smoke run)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.scale, args.repeat = 0.1, 1
     run(args.scale, args.seed, args.repeat)
 
 

@@ -3,7 +3,9 @@
 Each benchmark prints its own table and writes ``benchmarks/results/<name>.json``. Targets are
 checked there, never in tests. The full sizes are the issues' targets: sandbox at 1M
 opportunities, extraction at 100k and 1M records, account dedup at 1M accounts, the plan at
-1M opportunities / 500k contacts / 200k accounts.
+1M opportunities / 500k contacts / 200k accounts, the HubSpot load at 100k and 1M records
+(rate limits on: 1M takes about nine minutes at 190 requests per 10 s), Salesforce loads at 100k
+and 1M upserts, validation at 1M staged rows, the report at 600k linked pairs.
 """
 
 from __future__ import annotations
@@ -18,12 +20,20 @@ FULL: list[tuple[str, list[str]]] = [
     ("bench_extract", ["--sizes", "100000,1000000"]),
     ("bench_dedup", ["--sizes", "100000,300000,1000000"]),
     ("bench_plan", ["--scale", "1.0"]),
+    ("bench_load_hubspot", ["--sizes", "100000,1000000"]),
+    ("bench_load_salesforce", ["--sizes", "100000,1000000"]),
+    ("bench_validate", ["--rows", "1000000"]),
+    ("bench_report", ["--pairs", "600000"]),
 ]
 QUICK: list[tuple[str, list[str]]] = [
     ("bench_sandbox", ["--sizes", "20000", "--samples", "10", "--requests", "100", "--batches", "5"]),
     ("bench_extract", ["--sizes", "10000"]),
     ("bench_dedup", ["--sizes", "20000"]),
     ("bench_plan", ["--scale", "0.02", "--repeat", "1"]),
+    ("bench_load_hubspot", ["--sizes", "10000"]),
+    ("bench_load_salesforce", ["--sizes", "10000", "--chunk", "10000", "--job-rows", "10000"]),
+    ("bench_validate", ["--rows", "20000"]),
+    ("bench_report", ["--pairs", "10000"]),
 ]
 
 

@@ -7,6 +7,12 @@ names and counts through XCom, never data; staging lives behind the ``crm_stagin
 Params:
     dry_run: stop after the plan. The plan stays in staging for review (``crm-sync plan``);
         nothing is written to either CRM and the extraction watermarks do not advance.
+
+``commit_run`` publishes the asset ``crm_sync_load``; ``crm_data_quality_report`` runs on it, so
+every load is followed by a report on both CRMs as the load left them.
+
+Loads run in the pools ``salesforce_api`` and ``hubspot_api`` (one per CRM, shared with the
+backfill) so that no two tasks overrun a CRM's rate limits together.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import Param, dag, task, task_group
+from crm_sync.assets import CRM_SYNC_LOAD
 from crm_sync.catalog import HUBSPOT_STREAMS, SALESFORCE_STREAMS
 
 DEFAULT_ARGS: dict[str, Any] = {
@@ -49,24 +56,33 @@ def crm_sync() -> None:
     @task
     def start_run(**context: Any) -> dict[str, Any]:
         """Validate the sync config (a bad key fails here, naming it) and register the run."""
+        from crm_sync.tasks import failfast
         from crm_sync.tasks.runs import start_run as start
 
-        return start(context)
+        return failfast.run(start, context)
 
     @task
     def extract_salesforce_object(object_name: str, **context: Any) -> dict[str, Any]:
+        from crm_sync.tasks import failfast
         from crm_sync.tasks.extract import extract_salesforce
 
-        return extract_salesforce(
-            object_name, run_id=context["run_id"], data_interval_end=context.get("data_interval_end")
+        return failfast.run(
+            extract_salesforce,
+            object_name,
+            run_id=context["run_id"],
+            data_interval_end=context.get("data_interval_end"),
         )
 
     @task
     def extract_hubspot_object(object_name: str, **context: Any) -> dict[str, Any]:
+        from crm_sync.tasks import failfast
         from crm_sync.tasks.extract import extract_hubspot
 
-        return extract_hubspot(
-            object_name, run_id=context["run_id"], data_interval_end=context.get("data_interval_end")
+        return failfast.run(
+            extract_hubspot,
+            object_name,
+            run_id=context["run_id"],
+            data_interval_end=context.get("data_interval_end"),
         )
 
     @task_group(group_id="extract_salesforce")
@@ -85,23 +101,42 @@ def crm_sync() -> None:
     def rule_task(name: str) -> Any:
         @task(task_id=name)
         def run_rule(**context: Any) -> dict[str, Any]:
-            from crm_sync.tasks import rules
+            from crm_sync.tasks import failfast, rules
 
-            return rules.run_stage(name, run_id=context["run_id"])
+            return failfast.run(rules.run_stage, name, run_id=context["run_id"])
 
         return run_rule()
+
+    @task
+    def validate(**context: Any) -> dict[str, Any]:
+        """Audit before publishing: failing rows to quarantine; too many failures stop the run."""
+        from crm_sync.tasks import failfast
+        from crm_sync.tasks.validate import validate_plan
+
+        return failfast.run(validate_plan, context["run_id"])
 
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def dry_run_gate(**context: Any) -> bool:
         """Let writes (and the watermark commit) happen only when this is not a dry run."""
         return not context["params"]["dry_run"]
 
-    @task
-    def commit_watermarks(**context: Any) -> dict[str, Any]:
-        """SYNC-1: advance the extraction watermarks of this run, now that it has succeeded."""
-        from crm_sync.tasks.extract import commit_watermarks as commit
+    def load_task(target: str) -> Any:
+        @task(task_id=f"load_{target}", pool=f"{target}_api")
+        def load(**context: Any) -> dict[str, Any]:
+            """Write this run's plan rows for one CRM; per-record failures become dead letters."""
+            from crm_sync.tasks import failfast
+            from crm_sync.tasks.load import load_target
 
-        return commit(context["run_id"])
+            return failfast.run(load_target, target, run_id=context["run_id"])
+
+        return load()
+
+    @task(outlets=[CRM_SYNC_LOAD])
+    def commit_run(**context: Any) -> dict[str, Any]:
+        """After both loads: advance snapshots and links for what was written, then the watermarks."""
+        from crm_sync.tasks.load import commit
+
+        return commit(run_id=context["run_id"])
 
     @task(trigger_rule="none_failed")
     def finish_run(**context: Any) -> dict[str, Any]:
@@ -124,8 +159,10 @@ def crm_sync() -> None:
     extracted >> match_contacts >> assign_owners >> dedup_accounts >> name_pipelines >> plan_deals
     plan_deals >> compute_rollups >> build_plan
     finished = finish_run()
-    build_plan >> dry_run_gate() >> commit_watermarks() >> finished
-    build_plan >> finished
+    loads = [load_task("salesforce"), load_task("hubspot")]
+    validated = validate()
+    build_plan >> validated >> dry_run_gate() >> loads >> commit_run() >> finished
+    validated >> finished
 
 
 crm_sync()

@@ -1,4 +1,4 @@
-"""``crm-sync``: the command line users read the sync plan with.
+"""``crm-sync``: the command line users read the sync plan (and the data-quality report) with.
 
 ``crm-sync plan`` reads staging through the same ``crm_staging`` resolution as the DAGs, so it
 shows exactly what a ``dry_run`` left for review (or what a real run is about to apply).
@@ -55,6 +55,28 @@ def _parser() -> argparse.ArgumentParser:
     quarantine.add_argument("--conn-id", default="crm_staging", help="Airflow connection of the staging DB")
     quarantine.set_defaults(handler=_cmd_quarantine)
 
+    letters = sub.add_parser(
+        "dead-letters", help="writes a CRM rejected, with its error; retried by later runs"
+    )
+    letters.add_argument("--all", action="store_true", help="include entries written since")
+    letters.add_argument("--target", choices=("salesforce", "hubspot"), help="only this CRM")
+    letters.add_argument("--format", choices=("table", "jsonl"), default="table")
+    letters.add_argument(
+        "--release", action="store_true", help="give held entries new attempts (after fixing the data)"
+    )
+    letters.add_argument("--conn-id", default="crm_staging", help="Airflow connection of the staging DB")
+    letters.set_defaults(handler=_cmd_dead_letters)
+
+    report = sub.add_parser("report", help="the data-quality report of a run (default: the latest)")
+    report.add_argument("--run-id", help="Airflow run id of the report; default: the latest report written")
+    report.add_argument(
+        "--format",
+        choices=("summary", "path", "json", "html"),
+        default="summary",
+        help="summary lines, the report.html path, report.json or report.html",
+    )
+    report.set_defaults(handler=_cmd_report)
+
     check = sub.add_parser("check-config", help="validate a sync configuration file")
     check.add_argument("path", nargs="?", help="YAML file; default: $CRM_SYNC_CONFIG or the shipped default")
     check.set_defaults(handler=_cmd_check_config)
@@ -69,6 +91,27 @@ def _cmd_check_config(args: argparse.Namespace, out: TextIO) -> int:
     except ConfigError as exc:
         raise CliError(str(exc)) from exc
     out.write(f"{config.source}: valid\n")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace, out: TextIO) -> int:
+    from crm_sync.quality import paths
+    from crm_sync.quality.report import summary_lines
+
+    base = paths.reports_dir()
+    folder = paths.find_report(args.run_id, base) if args.run_id else paths.latest_report(base)
+    if folder is None:
+        which = f"for run {args.run_id!r}" if args.run_id else "yet"
+        raise CliError(f"no data-quality report {which} in {base} (set CRM_SYNC_REPORTS_DIR or run the DAG)")
+    if args.format == "path":
+        out.write(f"{folder / paths.HTML}\n")
+    elif args.format in ("json", "html"):
+        out.write(
+            (folder / (paths.JSON if args.format == "json" else paths.HTML)).read_text(encoding="utf-8")
+        )
+    else:
+        doc = json.loads((folder / paths.JSON).read_text(encoding="utf-8"))
+        out.write("\n".join(summary_lines(doc, str(folder / paths.HTML))) + "\n")
     return 0
 
 
@@ -140,6 +183,57 @@ def _cmd_quarantine(args: argparse.Namespace, out: TextIO) -> int:
     columns = ["stage", "system", "object", "record_id", "rule", "attempts", "reason"]
     rows = [
         [*(str(rec[c]) for c in columns[:5]), int(rec["attempts"]), str(rec["reason"] or "")]
+        for rec in entries[columns].to_dict("records")
+    ]
+    out.write(_format_rows(columns, rows))
+    return 0
+
+
+DEAD_LETTER_COLUMNS: tuple[str, ...] = (
+    "target",
+    "object",
+    "record_key",
+    "action",
+    "source_id",
+    "target_id",
+    "error_code",
+    "message",
+    "attempts",
+    "first_seen_at",
+    "last_seen_at",
+    "last_run_id",
+    "resolved_at",
+)
+
+
+def _cmd_dead_letters(args: argparse.Namespace, out: TextIO) -> int:
+    from crm_sync import staging
+    from crm_sync.load import deadletters
+
+    engine = _staging_engine(args.conn_id)
+    if args.release:
+        released = deadletters.release(engine, args.target)
+        out.write(f"dead letters: {released} open entries get new attempts from the next run\n")
+        return 0
+    entries = staging.read_frame(engine, "dead_letter")
+    if not args.all:
+        entries = entries[entries["resolved_at"].isna()]
+    if args.target:
+        entries = entries[entries["target"] == args.target]
+    entries = entries.sort_values(["target", "object", "record_key"])
+    if args.format == "jsonl":
+        for record in entries[[*DEAD_LETTER_COLUMNS, "fields"]].to_dict("records"):
+            row = {k: _plain(v) for k, v in record.items()}
+            row["fields"] = json.loads(row["fields"]) if row["fields"] else {}
+            out.write(json.dumps(row, default=_json_default) + "\n")
+        return 0
+    state = "entries" if args.all else "open entries"
+    out.write(f"dead letters: {len(entries)} {state}\n\n")
+    if entries.empty:
+        return 0
+    columns = ["target", "object", "record_key", "error_code", "attempts", "message"]
+    rows = [
+        [*(str(rec[c]) for c in columns[:4]), int(rec["attempts"]), str(rec["message"] or "")]
         for rec in entries[columns].to_dict("records")
     ]
     out.write(_format_rows(columns, rows))

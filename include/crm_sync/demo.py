@@ -1,8 +1,10 @@
 """``make demo``: the whole product against the sandbox, on the embedded SQLite default.
 
 Starts both CRM emulators with the demo scenario, shows through the real clients what they
-serve, runs the ``crm_sync`` DAG in-process (``airflow dags test``) as a dry run, and prints the
-plan it left in staging, as ``crm-sync plan`` shows it. Everything lives under ``.demo/`` in the
+serve, runs the ``crm_sync`` DAG in-process (``airflow dags test``) for a full two-way sync,
+shows what both CRMs hold then, runs it again and proves from the emulators' request counts
+that the second run wrote nothing (exit status 1 otherwise), runs the data-quality report, and
+prints the first run's plan, the quarantine and the dead letters. Everything lives under ``.demo/`` in the
 working directory, started afresh on every run so the demo is repeatable.
 """
 
@@ -19,9 +21,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from crm_sandbox.server import connection_env
+from crm_sandbox.stats import fetch_stats, writes_between
 from crm_sandbox.tls import tls_dir_for_port
+
+#: The DAG of the data-quality report, run after the syncs when it is installed.
+REPORT_DAG = "crm_data_quality_report"
+POOLS = ("salesforce_api", "hubspot_api")
 
 
 def main() -> int:
@@ -39,48 +47,106 @@ def main() -> int:
         f"starting the CRM sandbox (Salesforce https://127.0.0.1:{sf_port}, HubSpot http://127.0.0.1:{hs_port})"
     )
     with _sandbox(bin_dir, sf_port, hs_port, scenario, logs / "sandbox.log"):
-        env = {
-            **os.environ,
-            **connection_env(sf_port, hs_port, tls_dir_for_port(sf_port) / "ca-bundle.pem"),
-            "AIRFLOW_HOME": str(airflow_home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(root / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        }
-        env.pop("AIRFLOW_CONN_CRM_STAGING", None)  # the embedded SQLite default
-        _show_sandbox(env)
-        _say("preparing Airflow's metadata DB (SQLite, .demo/airflow)")
-        _run([str(bin_dir / "airflow"), "db", "migrate"], env, logs / "airflow-db-migrate.log")
-        run_log = logs / "crm_sync-dry-run.log"
-        _say("running the crm_sync DAG as a dry run (extract -> rules -> plan); log: " + _rel(run_log, root))
-        started = time.monotonic()
-        _run(
-            [str(bin_dir / "airflow"), "dags", "test", "crm_sync", "-c", json.dumps({"dry_run": True})],
-            env,
-            run_log,
-        )
-        _say(f"crm_sync finished in {time.monotonic() - started:.1f} s")
+        env = _airflow_env(root, airflow_home, sf_port, hs_port)
+        _show_sandbox(env, "the sandbox serves (read through simple-salesforce and hubspot-api-client):")
+        _prepare_airflow(bin_dir, env, logs)
+        _sync(bin_dir, env, logs / "crm_sync-run-1.log", "first run: a full two-way sync", root)
+        _show_sandbox(env, "after the first run, both CRMs hold:")
+        writes = _second_run(bin_dir, env, logs / "crm_sync-run-2.log", root, (sf_port, hs_port))
+        report_log = logs / f"{REPORT_DAG}.log"
+        if (root / "dags" / f"{REPORT_DAG}.py").exists():
+            _say("running the data-quality report; log: " + _rel(report_log, root))
+            _run([str(bin_dir / "airflow"), "dags", "test", REPORT_DAG], env, report_log)
+    status = _show_outputs(airflow_home, root, logs)
+    return 1 if writes else status
 
+
+def _airflow_env(root: Path, airflow_home: Path, sf_port: int, hs_port: int) -> dict[str, str]:
+    env = {
+        **os.environ,
+        **connection_env(sf_port, hs_port, tls_dir_for_port(sf_port) / "ca-bundle.pem"),
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(root / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+    }
+    env.pop("AIRFLOW_CONN_CRM_STAGING", None)  # the embedded SQLite default
+    return env
+
+
+def _prepare_airflow(bin_dir: Path, env: dict[str, str], logs: Path) -> None:
+    """Airflow's metadata DB and the pools the load tasks run in (one per CRM)."""
+    _say("preparing Airflow's metadata DB (SQLite, .demo/airflow) and the pools salesforce_api, hubspot_api")
+    _run([str(bin_dir / "airflow"), "db", "migrate"], env, logs / "airflow-db-migrate.log")
+    for pool in POOLS:
+        _run(
+            [str(bin_dir / "airflow"), "pools", "set", pool, "1", f"crm-sync writes to {pool.split('_')[0]}"],
+            env,
+            logs / f"pool-{pool}.log",
+        )
+
+
+def _sync(bin_dir: Path, env: dict[str, str], log: Path, title: str, root: Path) -> None:
+    _say(f"{title} (extract -> rules -> validate -> load); log: {_rel(log, root)}")
+    started = time.monotonic()
+    _run([str(bin_dir / "airflow"), "dags", "test", "crm_sync"], env, log)
+    _say(f"crm_sync finished in {time.monotonic() - started:.1f} s")
+
+
+def _second_run(
+    bin_dir: Path, env: dict[str, str], log: Path, root: Path, ports: tuple[int, int]
+) -> dict[str, int]:
+    """Run again and count the write requests both emulators saw: a synced pair needs none."""
+    before = _stats(env, ports)
+    _sync(bin_dir, env, log, "second run: both CRMs already agree, so it must write nothing", root)
+    after = _stats(env, ports)
+    writes = {
+        f"{crm} {key}": n for crm in after for key, n in writes_between(before[crm], after[crm]).items()
+    }
+    if writes:
+        _say(f"the second run wrote {sum(writes.values())} requests; it should have written none:")
+        for key, count in sorted(writes.items()):
+            print(f"  {count:>4}  {key}")
+    else:
+        _say("the second run made 0 write requests to either CRM (sandbox request stats)")
+    return writes
+
+
+def _stats(env: dict[str, str], ports: tuple[int, int]) -> dict[str, dict[str, Any]]:
+    sf_port, hs_port = ports
+    return {
+        "salesforce": fetch_stats(f"https://127.0.0.1:{sf_port}", verify=env["REQUESTS_CA_BUNDLE"]),
+        "hubspot": fetch_stats(f"http://127.0.0.1:{hs_port}"),
+    }
+
+
+def _show_outputs(airflow_home: Path, root: Path, logs: Path) -> int:
+    """What a user reads after a sync: the first run's plan, kept-back records, the report."""
+    from crm_sync import staging
     from crm_sync.cli import main as cli_main
 
     os.environ["AIRFLOW_HOME"] = str(airflow_home)
     os.environ.pop("AIRFLOW_CONN_CRM_STAGING", None)
-    print()
-    status = cli_main(["plan"])
-    print()
-    status = max(status, cli_main(["quarantine"]))
-    staging_db = airflow_home / "crm_sync_staging.db"
+    engine = staging.staging_engine()
+    runs = staging.read_frame(engine, "sync_run").sort_values("started_at")
+    status = 0
+    for command in (["plan", "--run-id", str(runs["run_id"].iloc[0])], ["quarantine"], ["dead-letters"]):
+        print()
+        status = max(status, cli_main(command))
+    reports = airflow_home / "crm_sync_reports"
     print()
     _say("where the output is:")
-    print(f"  staging DB (SQLite)   {_rel(staging_db, root)}")
-    print(f"  DAG run log           {_rel(run_log, root)}")
+    print(f"  staging DB (SQLite)   {_rel(airflow_home / 'crm_sync_staging.db', root)}")
+    print(f"  DAG run logs          {_rel(logs, root)}/crm_sync-run-{{1,2}}.log")
+    print(f"  quality reports       {_rel(reports, root)}/<run>/report.html (make report)")
     print("  the plan, row by row  make plan ARGS='--format jsonl'")
     print("  quarantined records   make quarantine")
+    print("  write failures        make dead-letters")
     return status
 
 
-def _show_sandbox(env: dict[str, str]) -> None:
+def _show_sandbox(env: dict[str, str], title: str) -> None:
     """Count what each emulator serves, through the same clients the DAG uses."""
     from hubspot import HubSpot
     from simple_salesforce.api import Salesforce
@@ -110,7 +176,7 @@ def _show_sandbox(env: dict[str, str]) -> None:
     counts.append(("HubSpot owners", len(hs.crm.owners.get_all())))
     counts.append(("HubSpot deal pipelines", len(hs.crm.pipelines.pipelines_api.get_all("deals").results)))
     width = max(len(name) for name, _ in counts)
-    _say("the sandbox serves (read through simple-salesforce and hubspot-api-client):")
+    _say(title)
     for name, count in counts:
         print(f"  {name.ljust(width)}  {count:>4}")
 

@@ -72,6 +72,23 @@ class ExtractSettings:
 
 
 @dataclass(frozen=True)
+class QualitySettings:
+    """Validation gate and report knobs (issue 15).
+
+    ``failure_threshold``: the share of an object's rows failing an expectation above which the
+    run stops before loading (SYNC-5 keeps the failing rows in quarantine either way);
+    ``min_rows``: objects with fewer rows never trip the gate (two bad rows out of ten is noise,
+    not a broken source); ``examples``: examples per field in the report; ``trend_runs``: runs
+    the report's trend chart covers.
+    """
+
+    failure_threshold: float = 0.05
+    min_rows: int = 50
+    examples: int = 5
+    trend_runs: int = 10
+
+
+@dataclass(frozen=True)
 class SyncConfig:
     """The whole sync configuration, validated."""
 
@@ -83,6 +100,7 @@ class SyncConfig:
     deals_sync: bool = True
     field_mappings: dict[str, tuple[FieldMapping, ...]] = field(default_factory=dict)
     extract: ExtractSettings = field(default_factory=ExtractSettings)
+    quality: QualitySettings = field(default_factory=QualitySettings)
     source: str = "<defaults>"
 
     def enabled_at(self, kind: ObjectKind) -> datetime:
@@ -127,6 +145,7 @@ def parse_config(raw: Any, *, source: str = "<memory>") -> SyncConfig:
         "deals",
         "field_mappings",
         "extract",
+        "quality",
     }
     v.no_unknown(doc, known, "")
 
@@ -175,6 +194,7 @@ def parse_config(raw: Any, *, source: str = "<memory>") -> SyncConfig:
         bulk_poll_seconds=v.number(extract_raw.get("bulk_poll_seconds", 2.0), "extract.bulk_poll_seconds"),
         chunk_size=int(v.number(extract_raw.get("chunk_size", 2_000), "extract.chunk_size", minimum=1)),
     )
+    quality = _quality(v, doc.get("quality", {}))
     return SyncConfig(
         integration_user_email=email.strip().lower(),
         sync_enabled_at=enabled,
@@ -184,7 +204,22 @@ def parse_config(raw: Any, *, source: str = "<memory>") -> SyncConfig:
         deals_sync=v.boolean(deals.get("sync", True), "deals.sync"),
         field_mappings=mappings,
         extract=extract,
+        quality=quality,
         source=source,
+    )
+
+
+def _quality(v: _Validator, raw: Any) -> QualitySettings:
+    doc = v.mapping(raw, "quality")
+    v.no_unknown(doc, {"failure_threshold", "min_rows", "examples", "trend_runs"}, "quality.")
+    threshold = v.number(doc.get("failure_threshold", 0.05), "quality.failure_threshold")
+    if threshold > 1:
+        v.fail("quality.failure_threshold", f"is a share of rows between 0 and 1 (got {threshold!r})")
+    return QualitySettings(
+        failure_threshold=threshold,
+        min_rows=int(v.number(doc.get("min_rows", 50), "quality.min_rows")),
+        examples=int(v.number(doc.get("examples", 5), "quality.examples", minimum=1)),
+        trend_runs=int(v.number(doc.get("trend_runs", 10), "quality.trend_runs", minimum=1)),
     )
 
 

@@ -237,6 +237,46 @@ plan_table = sa.Table(
     *[sa.Column(c, sa.Text()) for c in PLAN_COLUMNS if c != "run_id"],
 )
 
+#: What each load wrote, per run and plan row (``seq``): a re-run of a load task skips rows already
+#: written and resolves references from their ids, so a crash between two batches loses nothing.
+load_journal = sa.Table(
+    "load_journal",
+    metadata,
+    sa.Column("run_id", sa.Text(), primary_key=True),
+    sa.Column("target", sa.Text(), primary_key=True),
+    sa.Column("seq", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("object", sa.Text()),
+    sa.Column("action", sa.Text()),
+    sa.Column("source_id", sa.Text()),
+    sa.Column("target_id", sa.Text()),
+    sa.Column("ok", sa.Boolean(), nullable=False),
+    sa.Column("error_code", sa.Text()),
+    sa.Column("children", sa.Text()),
+    sa.Column("written_at", UTCDateTime()),
+)
+
+#: Per-record write failures (dead letters), kept with the API's error until a later run writes
+#: the record; ``attempts`` counts the runs that tried.
+dead_letter = sa.Table(
+    "dead_letter",
+    metadata,
+    sa.Column("target", sa.Text(), primary_key=True),
+    sa.Column("object", sa.Text(), primary_key=True),
+    sa.Column("record_key", sa.Text(), primary_key=True),
+    sa.Column("action", sa.Text()),
+    sa.Column("source_id", sa.Text()),
+    sa.Column("target_id", sa.Text()),
+    sa.Column("fields", sa.Text()),
+    sa.Column("rules", sa.Text()),
+    sa.Column("error_code", sa.Text()),
+    sa.Column("message", sa.Text()),
+    sa.Column("attempts", sa.Integer(), nullable=False, default=1),
+    sa.Column("first_seen_at", UTCDateTime()),
+    sa.Column("last_seen_at", UTCDateTime()),
+    sa.Column("last_run_id", sa.Text()),
+    sa.Column("resolved_at", UTCDateTime()),
+)
+
 #: Tables :func:`replace_frame` must never replace (they belong to the staging contract).
 CORE_TABLES: frozenset[str] = frozenset(metadata.tables)
 
@@ -740,7 +780,7 @@ def quarantine_rows(
             "record_id": str(r["record_id"]),
             "rule": r["rule"],
             "reason": r.get("reason"),
-            "payload": r["payload"] if isinstance(r.get("payload"), str) else _dumps(r.get("payload")),
+            "payload": r["payload"] if isinstance(r.get("payload"), str) else dumps(r.get("payload")),
             "first_seen_at": at,
             "last_seen_at": at,
             "last_run_id": run_id,
@@ -867,6 +907,33 @@ def record_run(
         )
 
 
+def abandon_runs(engine: Engine, dag_id: str, current_run_id: str) -> list[str]:
+    """Mark runs of ``dag_id`` still ``running`` (a crashed or killed run) as ``abandoned``.
+
+    ``crm_sync`` runs one at a time, so when a run starts, any other run still recorded as
+    running will never finish: it is closed here so ``sync_run`` tells the truth.
+    """
+    ensure_schema(engine)
+    with engine.begin() as conn:
+        stale = [
+            str(r)
+            for r in conn.execute(
+                sa.select(sync_run.c.run_id).where(
+                    sync_run.c.dag_id == dag_id,
+                    sync_run.c.status == "running",
+                    sync_run.c.run_id != current_run_id,
+                )
+            ).scalars()
+        ]
+        if stale:
+            conn.execute(
+                sa.update(sync_run)
+                .where(sync_run.c.run_id.in_(stale))
+                .values(status="abandoned", finished_at=now_utc())
+            )
+    return stale
+
+
 def finish_run(engine: Engine, run_id: str, status: str, finished_at: datetime | None = None) -> None:
     """Set a run's final status and finish time."""
     with engine.begin() as conn:
@@ -929,7 +996,7 @@ def log_run_stage(
                     "duration_s": round(duration_s, 3),
                     "started_at": started_at,
                     "finished_at": finished_at or now_utc(),
-                    "details": _dumps(dict(details or {})),
+                    "details": dumps(dict(details or {})),
                 }
             ],
             ["run_id", "stage", "object"],
@@ -1027,7 +1094,7 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _dumps(value: Any) -> str:
+def dumps(value: Any) -> str:
     return json.dumps(_jsonable(value), sort_keys=True)
 
 
@@ -1066,7 +1133,7 @@ def _frame_column_type(series: pd.Series) -> sa.types.TypeEngine[Any]:
 
 def _cell(value: Any, col_type: sa.types.TypeEngine[Any]) -> Any:
     if isinstance(value, list | dict | tuple | set):
-        return _dumps(value)
+        return dumps(value)
     if _is_missing(value):
         return None
     if isinstance(col_type, UTCDateTime):
@@ -1165,7 +1232,7 @@ def write_plan(engine: Engine, run_id: str, frame: pd.DataFrame) -> int:
             value = rec[col]
             if col in ("fields", "rules"):
                 empty: Any = {} if col == "fields" else []
-                row[col] = _dumps(empty if _is_missing(value) else value)
+                row[col] = dumps(empty if _is_missing(value) else value)
             else:
                 row[col] = None if _is_missing(value) else str(value)
         rows.append(row)

@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "dags"
 #: DAG ids are a public contract (DESIGN.md): schedules and tests name them.
-EXPECTED_DAG_IDS = {"crm_sync"}
+EXPECTED_DAG_IDS = {"crm_sync", "crm_data_quality_report"}
 
 
 @pytest.fixture(scope="module")

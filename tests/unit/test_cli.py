@@ -129,3 +129,35 @@ def test_empty_plan_table_says_there_is_nothing_to_do() -> None:
     buffer = io.StringIO()
     write_table(plan_frame([]), "empty", buffer)
     assert "(empty plan: nothing to do)" in buffer.getvalue()
+
+
+def test_dead_letters_lists_rejected_writes_and_releases_held_ones(
+    engine: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from crm_sync.load import deadletters
+    from crm_sync.load.writer import LoadItem, WriteOutcome
+
+    item = LoadItem(3, "hubspot", "contacts", "create", "003X", None, {"email": "bad@"}, ("CON-3",))
+    failure = deadletters.DeadLetter(
+        item, WriteOutcome(3, error_code="INVALID_EMAIL", message="Email is invalid")
+    )
+    with engine.begin() as conn:  # type: ignore[attr-defined]
+        for run_id in ("r1", "r2"):
+            deadletters.record(conn, run_id, [failure], staging.now_utc())
+
+    code, out, _ = _run(capsys, "dead-letters")
+    assert code == 0
+    assert "1 open entries" in out
+    assert "INVALID_EMAIL" in out
+    assert "Email is invalid" in out
+    code, out, _ = _run(capsys, "dead-letters", "--format", "jsonl")
+    (row,) = [json.loads(line) for line in out.splitlines()]
+    assert (row["source_id"], row["attempts"], row["fields"]) == ("003X", 2, {"email": "bad@"})
+    assert deadletters.held(engine, "hubspot", max_attempts=2) == {("contacts", "create:003X")}  # type: ignore[arg-type]
+    assert _run(capsys, "dead-letters", "--release")[1].startswith(
+        "dead letters: 1 open entries get new attempts"
+    )
+    assert deadletters.held(engine, "hubspot", max_attempts=2) == set()  # type: ignore[arg-type]
+    assert _run(capsys, "dead-letters", "--target", "salesforce")[1].startswith(
+        "dead letters: 0 open entries"
+    )

@@ -6,11 +6,17 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from crm_sync import staging
 from crm_sync.plan import PlanRow, plan_frame
-from crm_sync.tasks.rules import _publish_plan
+from crm_sync.rules.deal_contacts import (
+    ASSOCIATION_SNAPSHOT_TABLE,
+    PLANNED_ASSOCIATION_SNAPSHOT_TABLE,
+    next_association_snapshot,
+)
+from crm_sync.tasks.rules import _publish_plan, load_inputs, read_stage_table
 
 
 @pytest.fixture
@@ -69,3 +75,16 @@ def test_resolving_one_rule_leaves_the_records_other_rules_open(engine: sa.Engin
     q = staging.read_frame(engine, "quarantine").set_index("rule")
     assert q["resolved_at"].notna()["DEAL-8"]
     assert q["resolved_at"].isna()["DEAL-3"]
+
+
+def test_deal6_association_snapshot_round_trip_through_staging(engine: sa.Engine) -> None:
+    """What the loader stores after a load is what the next run's rules read (DEAL-6)."""
+    assert load_inputs(engine, now=staging.now_utc()).association_snapshot.empty  # before any load
+    planned = pd.DataFrame(
+        [{"opportunity_id": "006A", "deal_id": "9001", "contact_id": "003A", "hs_contact_id": "H1"}]
+    )
+    staging.replace_frame(engine, PLANNED_ASSOCIATION_SNAPSHOT_TABLE, planned, "r1")
+    stored = next_association_snapshot(read_stage_table(engine, PLANNED_ASSOCIATION_SNAPSHOT_TABLE))
+    staging.replace_frame(engine, ASSOCIATION_SNAPSHOT_TABLE, stored, "r1")
+    read_back = load_inputs(engine, now=staging.now_utc()).association_snapshot
+    assert next_association_snapshot(read_back).to_dict("records") == planned.to_dict("records")

@@ -47,3 +47,24 @@ def test_a_run_is_registered_and_finished_for_crm_sync_plan(sqlite_staging: Path
     runs = staging.read_frame(engine, "sync_run")
     assert runs.loc[0, "status"] == "planned"
     assert runs.loc[0, "finished_at"] is not None
+
+
+def test_a_run_that_never_finished_is_marked_abandoned_by_the_next(sqlite_staging: Path) -> None:
+    start_run({"run_id": "crashed", "dag_id": "crm_sync", "params": {"dry_run": False}})
+    start_run({"run_id": "next", "dag_id": "crm_sync", "params": {"dry_run": False}})
+    runs = staging.read_frame(staging.staging_engine(), "sync_run").set_index("run_id")
+    assert runs.loc["crashed", "status"] == "abandoned"
+    assert runs.loc["crashed", "finished_at"] is not None
+    assert runs.loc["next", "status"] == "running"
+
+
+def test_a_permanent_error_fails_the_task_without_retries(
+    sqlite_staging: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+    from crm_sync.tasks import failfast
+
+    monkeypatch.setenv("CRM_SYNC_CONFIG", str(tmp_path / "missing.yaml"))
+    with pytest.raises(AirflowFailException, match=r"missing\.yaml") as raised:
+        failfast.run(start_run, {"run_id": "r1", "params": {"dry_run": True}})
+    assert isinstance(raised.value.__cause__, ConfigError)

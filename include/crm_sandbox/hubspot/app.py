@@ -30,6 +30,7 @@ from starlette.routing import Route
 from crm_sandbox.control import ASGIApp, Message, Receive, SandboxControl, Scope, Send, record_error
 from crm_sandbox.hubspot.errors import (
     AUTH_MESSAGE,
+    PORTAL_ID,
     HubSpotError,
     conflict,
     make_error_shape,
@@ -488,6 +489,7 @@ class HubSpotApi:
     async def batch_update(self, request: Request) -> Response:
         table = self.table(request)
         inputs = _inputs(await read_json(request), MAX_BATCH)
+        _reject_object_id_property(table, inputs)
         store = self.store
         keys = [
             (str((i or {}).get("idProperty") or "hs_object_id"), str((i or {}).get("id", ""))) for i in inputs
@@ -528,6 +530,7 @@ class HubSpotApi:
     async def batch_upsert(self, request: Request) -> Response:
         table = self.table(request)
         inputs = _inputs(await read_json(request), MAX_BATCH)
+        _reject_object_id_property(table, inputs)
         store = self.store
         keys = []
         for item in inputs:
@@ -1205,6 +1208,18 @@ def _no_associations(pair: tuple[str, str], ident: str) -> dict[str, Any]:
         "message": f"No {to_name} is associated with {from_name} {ident}.",
         "context": {"fromObjectId": [ident], "toObjectType": [to_name]},
     }
+
+
+def _reject_object_id_property(table: Table, inputs: list[Any]) -> None:
+    """``hs_object_id`` is the record id, not a unique property: naming it as ``idProperty`` of a
+    batch update/upsert fails the batch (the record id goes in ``id`` with no ``idProperty``).
+    Seen in production: https://github.com/segmentio/action-destinations/pull/3957
+    """
+    if any(isinstance(i, Mapping) and i.get("idProperty") == "hs_object_id" for i in inputs):
+        raise validation_error(
+            f"Unable to perform update/upsert by non-unique {table.kind.type_id} property hs_object_id "
+            f"in portal ID {PORTAL_ID}"
+        )
 
 
 def _reject_duplicate_ids(keys: list[tuple[str, str]]) -> None:

@@ -309,13 +309,15 @@ def _opts(pairs: Iterable[tuple[str, str]]) -> list[Option]:
 # (name, label, type, fieldType, extras)
 _Spec = tuple[str, str, str, str, dict[str, Any]]
 
+_ROLLUP: dict[str, Any] = {"read_only_value": True, "calculated": True}
 _SHARED_ROLLUPS: list[_Spec] = [
-    # crm-sync's rollups (ROLL-1..5) are written by the sync, so they are plain writable values.
-    ("num_associated_deals", "Number of Associated Deals", "number", "number", {}),
-    ("first_deal_created_date", "First Deal Created Date", "datetime", "date", {}),
-    ("recent_deal_close_date", "Recent Deal Close Date", "datetime", "date", {}),
-    ("recent_deal_amount", "Recent Deal Amount", "number", "number", {}),
-    ("total_revenue", "Total Revenue", "number", "number", {}),
+    # Calculated by HubSpot from the associated deals (crm_sandbox.hubspot.rollups cites how), so
+    # read-only: a write is refused with READ_ONLY_VALUE, and crm-sync can only predict them.
+    ("num_associated_deals", "Number of Associated Deals", "number", "number", _ROLLUP),
+    ("first_deal_created_date", "First Deal Created Date", "datetime", "date", _ROLLUP),
+    ("recent_deal_close_date", "Recent Deal Close Date", "datetime", "date", _ROLLUP),
+    ("recent_deal_amount", "Recent Deal Amount", "number", "number", _ROLLUP),
+    ("total_revenue", "Total Revenue", "number", "number", _ROLLUP),
 ]
 
 _COMMON: list[_Spec] = [

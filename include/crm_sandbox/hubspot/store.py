@@ -38,6 +38,7 @@ from crm_sandbox.hubspot.properties import (
     property_doesnt_exist,
     read_only,
 )
+from crm_sandbox.hubspot.rollups import ROLLUP_INPUTS, ROLLUP_OWNERS, ROLLUP_PROPERTIES, deal_rollups
 
 #: Timestamp of seeded records that give none (2024-01-01T00:00:00Z): deterministic, in the past.
 DEFAULT_SEED_MS = 1_704_067_200_000
@@ -589,6 +590,7 @@ class Store:
         for name in ("companies", "contacts", "deals"):
             self._seed_records(self.tables[name], hubspot.get(name) or [])
         self._seed_associations(hubspot.get("associations") or [])
+        self._seed_rollups()
 
     # -- ids and time -----------------------------------------------------------------------------
     def now(self) -> int:
@@ -907,6 +909,8 @@ class Store:
                 history.setdefault(name, []).append((value, now))
             rec.history = history
         table.set_times(rec, created=created, updated=max(now, rec.updated))
+        if table.kind is DEALS and (changed_created or not ROLLUP_INPUTS.isdisjoint(effective)):
+            self._refresh_deal_partners(rec.id, now)
         return True
 
     def create(
@@ -950,11 +954,15 @@ class Store:
 
     def archive(self, table: Table, rec: Record) -> None:
         now = self.now()
-        for other_type, other_id in self.assoc.remove_record(table.kind.name, rec.id):
+        touched = self.assoc.remove_record(table.kind.name, rec.id)
+        for other_type, other_id in touched:
             self._touch(other_type, other_id, now)
             if table.kind is COMPANIES and other_type == "contacts":
                 self._sync_primary_company(other_id)
         table.archive(rec, now)
+        if table.kind is DEALS:
+            for other_type, other_id in touched:
+                self._refresh_rollups(other_type, other_id, now)
 
     # -- associations -----------------------------------------------------------------------------
     def associate(
@@ -967,20 +975,58 @@ class Store:
         so incremental syncs see association changes.
         """
         touched = self.assoc.add(from_type, from_id, to_type, to_id, type_ids)
-        self._after_assoc_change(touched)
+        self._after_assoc_change(touched, deals="deals" in (from_type, to_type))
 
     def dissociate(
         self, from_type: str, from_id: int, to_type: str, to_id: int, type_ids: Iterable[int] | None = None
     ) -> None:
         touched = self.assoc.remove(from_type, from_id, to_type, to_id, type_ids)
-        self._after_assoc_change(touched)
+        self._after_assoc_change(touched, deals="deals" in (from_type, to_type))
 
-    def _after_assoc_change(self, touched: Iterable[tuple[str, int]]) -> None:
+    def _after_assoc_change(self, touched: Iterable[tuple[str, int]], *, deals: bool = False) -> None:
         now = self.now()
         for object_type, rid in touched:
             self._touch(object_type, rid, now)
             if object_type == "contacts":
                 self._sync_primary_company(rid)
+            if deals:
+                self._refresh_rollups(object_type, rid, now)
+
+    # -- deal rollups (crm_sandbox.hubspot.rollups) -------------------------------------------------
+    def _refresh_rollups(self, object_type: str, rid: int, now: int | None) -> None:
+        """Recompute a contact's or company's deal rollups; a change moves its last-modified time
+        (``now``; ``None`` while seeding)."""
+        if object_type not in ROLLUP_OWNERS:
+            return
+        table = self.tables[object_type]
+        rec = table.get_live(rid)
+        if rec is None:
+            return
+        deals = self.tables["deals"]
+        linked = (deals.get_live(d) for d in self.assoc.targets(object_type, rid, "deals"))
+        values = deal_rollups(d for d in linked if d is not None)
+        changes = {k: v for k, v in values.items() if rec.props.get(k) != v}
+        if changes:
+            table.set_props(rec, changes)
+            if now is not None:
+                table.set_times(rec, updated=max(now, rec.updated))
+
+    def _refresh_deal_partners(self, deal_id: int, now: int | None) -> None:
+        for owner in ROLLUP_OWNERS:
+            for rid in list(self.assoc.targets("deals", deal_id, owner)):
+                self._refresh_rollups(owner, rid, now)
+
+    def _seed_rollups(self) -> None:
+        """Rollups of seeded records come from their seeded deals, as in a real portal: a seeded
+        value without deals behind it is dropped, like any other calculated property."""
+        for owner in ROLLUP_OWNERS:
+            table = self.tables[owner]
+            todo = set(self.assoc.adj[(owner, "deals")])
+            todo.update(
+                rid for rid in table.live if not table.records[rid].props.keys().isdisjoint(ROLLUP_PROPERTIES)
+            )
+            for rid in sorted(todo):
+                self._refresh_rollups(owner, rid, None)
 
     def _touch(self, object_type: str, rid: int, now: int) -> None:
         table = self.tables[object_type]
@@ -1039,6 +1085,7 @@ class Store:
                 derived: dict[str, str] = {}
                 self._apply_stage(derived, stage)
                 table.set_props(rec, dict(derived))
+                self._refresh_deal_partners(rid, self.now())
 
 
 def all_kinds() -> tuple[ObjectKind, ...]:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -57,6 +57,7 @@ from crm_sandbox.salesforce.errors import (
 )
 from crm_sandbox.salesforce.ids import MalformedIdError, make_id, normalize_id
 from crm_sandbox.salesforce.schema import (
+    HUBSPOT_ID_OBJECTS,
     SObjectType,
     datetime_from_stored,
     describe_field,
@@ -102,8 +103,15 @@ class Cursor:
 class SalesforceEmulator:
     """State and request handlers of one emulated org."""
 
-    def __init__(self, scenario: Mapping[str, Any], *, daily_api_limit: int, api_version: str) -> None:
-        self.store = Store(scenario)
+    def __init__(
+        self,
+        scenario: Mapping[str, Any],
+        *,
+        daily_api_limit: int,
+        api_version: str,
+        hubspot_id_objects: Iterable[str] = HUBSPOT_ID_OBJECTS,
+    ) -> None:
+        self.store = Store(scenario, hubspot_id_objects)
         self.bulk = BulkJobs(self.store)
         tokens = scenario.get("tokens")
         self.tokens: frozenset[str] | None = frozenset(str(t) for t in tokens) if tokens else None
@@ -894,6 +902,7 @@ def create_app(
     *,
     daily_api_limit: int = 100_000,
     api_version: str = "59.0",
+    hubspot_id_objects: Iterable[str] = HUBSPOT_ID_OBJECTS,
 ) -> ASGIApp:
     """The Salesforce emulator for ``scenario`` wrapped with the sandbox control plane.
 
@@ -903,8 +912,15 @@ def create_app(
         daily_api_limit: ``DailyApiRequests`` maximum; requests beyond it get 403
             ``REQUEST_LIMIT_EXCEEDED``.
         api_version: the newest version the versions list advertises (all ``vNN.0`` are served).
+        hubspot_id_objects: the objects whose admin created the External ID ``HubSpot_Id__c``
+            (all four by default; fewer models an org not yet set up for crm-sync).
     """
-    emulator = SalesforceEmulator(scenario, daily_api_limit=daily_api_limit, api_version=api_version)
+    emulator = SalesforceEmulator(
+        scenario,
+        daily_api_limit=daily_api_limit,
+        api_version=api_version,
+        hubspot_id_objects=hubspot_id_objects,
+    )
     starlette = Starlette(
         routes=emulator.routes(),
         exception_handlers={

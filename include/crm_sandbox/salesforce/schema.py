@@ -99,6 +99,9 @@ class Field:
     unique: bool = False
     id_lookup: bool = False
     picklist: tuple[str, ...] = ()
+    #: a restricted picklist rejects values outside its list (INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST);
+    #: an unrestricted one, like the standard picklists of a default org, stores any value
+    restricted: bool = False
     #: picklist values come from records of this SObject (Opportunity.StageName <- OpportunityStage)
     picklist_source: str | None = None
     default: Any = None
@@ -124,6 +127,17 @@ def _ref(name: str, label: str, to: str, rel: str, **kw: Any) -> Field:
 
 
 def _pick(name: str, label: str, values: Iterable[str], **kw: Any) -> Field:
+    """A picklist; unrestricted unless ``restricted=True``.
+
+    Standard picklists (Industry, Type, LeadSource, Rating, Status, Role, ...) are unrestricted in
+    a default org: the API accepts a value outside the list and stores it ("When inserting an
+    unrestricted picklist field that does not have a PicklistEntry, the system creates an
+    'inactive' picklist value", Picklist Field Type in
+    https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/field_types.htm). Only
+    restricted picklists ("Restrict picklist to the values defined in the value set", custom
+    fields; ``restrictedPicklist: true`` in describe) and system-defined lists such as currency
+    codes, forecast categories and opportunity stages reject other values.
+    """
     return Field(name, "picklist", label, length=255, picklist=tuple(values), **kw)
 
 
@@ -144,6 +158,7 @@ ACCOUNT_TYPES = (
     "Prospect", "Customer - Direct", "Customer - Channel", "Channel Partner / Reseller",
     "Installation Partner", "Technology Partner", "Other",
 )  # fmt: skip
+RATINGS = ("Hot", "Warm", "Cold")
 LEAD_SOURCES = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other")
 LEAD_STATUSES = (
     "Open - Not Contacted",
@@ -220,7 +235,7 @@ def _hubspot_id() -> Field:
 
 def _currency() -> Field:
     return _pick("CurrencyIsoCode", "Currency ISO Code", CURRENCIES, nillable=False, default="USD",
-                 defaulted_on_create=True)  # fmt: skip
+                 defaulted_on_create=True, restricted=True)  # fmt: skip
 
 
 def _name(length: int = 121) -> Field:
@@ -274,9 +289,20 @@ def _object(name: str, label: str, plural: str, prefix: str, fields: list[Field]
 RECORD_TYPE_OBJECTS = ("Account", "Contact", "Lead", "Opportunity")
 
 
-def build_schema(record_type_objects: Iterable[str] = ()) -> dict[str, SObjectType]:
-    """All emulated SObjects; objects named in ``record_type_objects`` get ``RecordTypeId``."""
+#: Objects that carry the custom External ID field ``HubSpot_Id__c`` (created by an admin for crm-sync).
+HUBSPOT_ID_OBJECTS = ("Account", "Contact", "Lead", "Opportunity")
+
+
+def build_schema(
+    record_type_objects: Iterable[str] = (), hubspot_id_objects: Iterable[str] = HUBSPOT_ID_OBJECTS
+) -> dict[str, SObjectType]:
+    """All emulated SObjects; objects named in ``record_type_objects`` get ``RecordTypeId``.
+
+    ``HubSpot_Id__c`` is a custom field an admin creates; ``hubspot_id_objects`` names the objects
+    that have it (all four by default), so the sandbox can also be an org where it is missing.
+    """
     with_types = set(record_type_objects)
+    with_external_id = set(hubspot_id_objects)
     audit = _audit_fields
     user = _object("User", "User", "Users", "005", [
         audit()[0],
@@ -308,7 +334,7 @@ def build_schema(record_type_objects: Iterable[str] = ()) -> dict[str, SObjectTy
         _bool("IsClosed", "Closed", False),
         _bool("IsWon", "Won", False),
         _bool("IsActive", "Active", True),
-        _pick("ForecastCategoryName", "Forecast Category", FORECAST_CATEGORIES),
+        _pick("ForecastCategoryName", "Forecast Category", FORECAST_CATEGORIES, restricted=True),
         _text("Description", "Description", 255),
         *audit()[1:],
     ], createable=False, updateable=False, deletable=False)  # fmt: skip
@@ -326,6 +352,7 @@ def build_schema(record_type_objects: Iterable[str] = ()) -> dict[str, SObjectTy
         _text("Phone", "Account Phone", 40, type="phone"),
         _pick("Industry", "Industry", INDUSTRIES),
         _pick("Type", "Account Type", ACCOUNT_TYPES),
+        _pick("Rating", "Account Rating", RATINGS),
         _text("BillingCity", "Billing City", 40),
         _text("BillingCountry", "Billing Country", 80),
         Field("NumberOfEmployees", "int", "Employees", precision=8),
@@ -366,6 +393,7 @@ def build_schema(record_type_objects: Iterable[str] = ()) -> dict[str, SObjectTy
         _pick("Status", "Lead Status", LEAD_STATUSES, nillable=False, default=LEAD_STATUSES[0],
               defaulted_on_create=True),
         _pick("LeadSource", "Lead Source", LEAD_SOURCES),
+        _pick("Rating", "Rating", RATINGS),
         _owner(),
         _bool("IsConverted", "Converted", False, createable=False, updateable=False),
         Field("ConvertedDate", "date", "Converted Date", createable=False, updateable=False),
@@ -384,14 +412,15 @@ def build_schema(record_type_objects: Iterable[str] = ()) -> dict[str, SObjectTy
         _ref("AccountId", "Account ID", "Account", "Account"),
         _text("Description", "Description", 32000, type="textarea"),
         Field("StageName", "picklist", "Stage", length=255, nillable=False, required=True,
-              picklist_source="OpportunityStage"),
+              picklist_source="OpportunityStage", restricted=True),
         Field("Amount", "currency", "Amount", precision=18, scale=2),
         Field("Probability", "percent", "Probability (%)", precision=3, scale=0, defaulted_on_create=True),
         Field("CloseDate", "date", "Close Date", nillable=False, required=True),
         _pick("Type", "Opportunity Type", OPPORTUNITY_TYPES),
         _bool("IsClosed", "Closed", False, createable=False, updateable=False, calculated=True),
         _bool("IsWon", "Won", False, createable=False, updateable=False, calculated=True),
-        _pick("ForecastCategoryName", "Forecast Category", FORECAST_CATEGORIES, defaulted_on_create=True),
+        _pick("ForecastCategoryName", "Forecast Category", FORECAST_CATEGORIES, defaulted_on_create=True,
+              restricted=True),
         _currency(),
         _owner(),
         _hubspot_id(),
@@ -415,6 +444,9 @@ def build_schema(record_type_objects: Iterable[str] = ()) -> dict[str, SObjectTy
     for obj in objects:
         if obj.name in with_types and obj.name in RECORD_TYPE_OBJECTS:
             _add_record_type_field(obj)
+        if obj.name not in with_external_id and "HubSpot_Id__c" in obj.fields:
+            del obj.fields["HubSpot_Id__c"]
+            obj.__post_init__()
     return {o.name: o for o in objects}
 
 
@@ -561,7 +593,7 @@ def describe_field(f: Field, picklist_values: list[str], default_value: Any) -> 
         "sortable": f.type != "textarea",
         "groupable": f.type not in ("textarea", "double", "currency", "percent", "datetime"),
         "nameField": f.name == "Name",
-        "restrictedPicklist": is_picklist,
+        "restrictedPicklist": is_picklist and f.restricted,
         "picklistValues": [
             {"value": v, "label": v, "active": True, "defaultValue": v == default_value, "validFor": None}
             for v in picklist_values

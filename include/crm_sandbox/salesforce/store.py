@@ -52,6 +52,7 @@ from crm_sandbox.salesforce.errors import RecordError
 from crm_sandbox.salesforce.ids import MalformedIdError, make_id, normalize_id
 from crm_sandbox.salesforce.schema import (
     DEFAULT_STAGES,
+    HUBSPOT_ID_OBJECTS,
     Field,
     SObjectType,
     build_schema,
@@ -382,8 +383,11 @@ class Table:
 class Store:
     """All tables of the emulated org, seeded from a scenario and restorable to it."""
 
-    def __init__(self, scenario: Mapping[str, Any]) -> None:
+    def __init__(
+        self, scenario: Mapping[str, Any], hubspot_id_objects: Iterable[str] = HUBSPOT_ID_OBJECTS
+    ) -> None:
         self._seed = scenario
+        self.hubspot_id_objects = tuple(hubspot_id_objects)
         self.schema: dict[str, SObjectType] = {}
         self.tables: dict[str, Table] = {}
         self.by_prefix: dict[str, Table] = {}
@@ -413,7 +417,9 @@ class Store:
         if not isinstance(seed, Mapping):
             raise ValueError("scenario['salesforce'] must map SObject names to record lists")
         record_types = seed.get("RecordType") or []
-        self.schema = build_schema({str(rt.get("SobjectType", "")) for rt in record_types})
+        self.schema = build_schema(
+            {str(rt.get("SobjectType", "")) for rt in record_types}, self.hubspot_id_objects
+        )
         unknown = set(seed) - set(self.schema)
         if unknown:
             raise ValueError(f"scenario has unknown Salesforce objects: {sorted(unknown)}")
@@ -961,7 +967,7 @@ class Store:
             value = rec.get(f.name)
             if value is None:
                 continue
-            if f.type == "picklist":
+            if f.type == "picklist" and f.restricted:
                 allowed = self.picklist_values(f)
                 if value not in allowed:
                     raise RecordError(

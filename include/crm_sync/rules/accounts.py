@@ -3,10 +3,12 @@
 Three steps, each a pure function over staged frames:
 
 1. :func:`dedup_accounts` (ACC-6) groups live Salesforce Accounts that are probably the same
-   organisation: same registrable website domain, same normalized name (word order ignored),
-   or near-identical names (rapidfuzz, compared only inside small blocks so that a million
-   accounts dedup in seconds, not hours). Groups are the connected components over all those
-   keys; each has one survivor (already linked > most recently modified > oldest Id).
+   organisation: same registrable website domain or same normalized name (word order
+   ignored). Groups are the connected components over those keys; each has one survivor
+   (already linked > most recently modified > oldest Id), and only the survivor syncs.
+   Near-identical names (typos; rapidfuzz, compared only inside small blocks so that a million
+   accounts dedup in seconds) are only *possible* duplicates: reported, never kept from
+   syncing, since a fuzzy match alone is too weak to stop a real company from syncing.
 2. :func:`accounts_to_hubspot` (ACC-1, ACC-2, ACC-3, ACC-6): the Accounts that sync (created
    after sync was enabled, or imported, or modified since, or already linked; and survivors
    only) link to an existing HubSpot company in ACC-3's order, else create one. Non-survivors
@@ -30,19 +32,11 @@ import numpy.typing as npt
 import pandas as pd
 from rapidfuzz import fuzz, process
 
-from crm_sync.plan import concat_plans
-from crm_sync.rules._common import (
-    alive,
-    associations,
-    first_link_rows,
-    hubspot_create_rows,
-    link_pairs,
-    plan_rows,
-    salesforce_create_rows,
-)
+from crm_sync.plan import Action, Target, concat_plans, created_refs, plan_rows
 from crm_sync.rules.contacts import ContactsResult
+from crm_sync.rules.enablement import since_enabled
 from crm_sync.rules.inputs import RuleInputs
-from crm_sync.rules.merge import created_refs
+from crm_sync.rules.new_records import first_link_rows, hubspot_create_rows, salesforce_create_rows
 from crm_sync.rules.normalize import (
     as_bool,
     as_text,
@@ -56,6 +50,7 @@ from crm_sync.rules.normalize import (
     values_of,
 )
 from crm_sync.rules.owners import OwnerMap
+from crm_sync.rules.staged import alive, associations, link_pairs
 from crm_sync.settings import SyncConfig
 
 IntArray = npt.NDArray[np.int64]
@@ -81,6 +76,10 @@ DEDUP_GROUP_COLUMNS: tuple[str, ...] = (
     "size",
 )
 
+#: Columns of :attr:`DedupResult.possible`: Accounts whose names are near-identical (fuzzy)
+#: without sharing an ACC-6 key, reported for a person to check; both still sync.
+POSSIBLE_DUPLICATE_COLUMNS: tuple[str, ...] = ("sf_id", "similar_id", "name_key", "similar_name")
+
 #: Columns of :attr:`AccountsResult.pairs`: ``sf_id`` (Account Id, or ``"@Account:<hs_id>"``
 #: for one this plan creates), ``hs_id`` (company id, or ``"@companies:<sf_id>"``), ``how``:
 #: ``linked`` (link table), ``hubspot_id`` (company holds the Account Id), ``salesforce_id``
@@ -103,13 +102,21 @@ class DedupResult:
     (index ``sf_id``): ``domain_key``, ``name_key``, ``token_key`` (name words sorted),
     ``group_id``. ``stats``: counts (accounts, groups, grouped accounts, fuzzy comparisons and
     pairs) and milliseconds per stage (``ms_keys``, ``ms_fuzzy``, ``ms_components``,
-    ``ms_survivors``) for task logs and the benchmark.
+    ``ms_survivors``) for task logs and the benchmark. ``possible``: near-identical names in
+    different groups (:data:`POSSIBLE_DUPLICATE_COLUMNS`), reported only.
     """
 
     groups: pd.DataFrame
     survivor: pd.Series
     keys: pd.DataFrame
     stats: dict[str, int] = field(default_factory=dict)
+    possible: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame({c: pd.Series(dtype="str") for c in POSSIBLE_DUPLICATE_COLUMNS})
+    )
+
+    @staticmethod
+    def empty_possible() -> pd.DataFrame:
+        return pd.DataFrame({c: pd.Series(dtype="str") for c in POSSIBLE_DUPLICATE_COLUMNS})
 
     @property
     def non_survivors(self) -> pd.Index:
@@ -273,13 +280,14 @@ def dedup_accounts(
 
     Two Accounts are connected when they share a registrable website domain
     (:func:`~crm_sync.rules.normalize.domain_key`: scheme, ``www.``, port, path, case stripped;
-    webmail/social domains ignored), share a normalized name
-    (:func:`~crm_sync.rules.normalize.normalize_company_name`, word order ignored), or have
-    near-identical names (:func:`similar_name_pairs`, ``fuzzy_threshold``; ``fuzzy_threshold
-    > 100`` turns fuzzy matching off). Groups are connected components, so A~B by domain and
-    B~C by name put A, B, C together. Survivor: already linked, then most recently modified
-    (``LastModifiedDate``, else ``SystemModstamp``; unknown last), then the smallest Id (the
-    oldest). Cost is near-linear in the number of Accounts.
+    webmail/social domains ignored) or share a normalized name
+    (:func:`~crm_sync.rules.normalize.normalize_company_name`, word order ignored). Groups are
+    connected components, so A~B by domain and B~C by name put A, B, C together.
+    Near-identical names (:func:`similar_name_pairs`, ``fuzzy_threshold``; ``> 100`` turns it
+    off) of Accounts in different groups are listed in :attr:`DedupResult.possible` only.
+    Survivor: already linked, then most recently modified (``LastModifiedDate``, else
+    ``SystemModstamp``; unknown last), then the smallest Id (the oldest).
+    Cost is near-linear in the number of Accounts.
     """
     clock = _Clock()
     ids = as_text(column(sf_account, "Id"))
@@ -313,6 +321,7 @@ def dedup_accounts(
     name_codes, name_uniques = pd.factorize(acc["name_key"], use_na_sentinel=True)
     comparisons = 0
     fuzzy_pairs = 0
+    similar: tuple[IntArray, IntArray] = (np.empty(0, np.int64), np.empty(0, np.int64))
     if fuzzy_threshold <= 100 and len(name_uniques) > 1:
         fi, fj, comparisons = similar_name_pairs(
             pd.Series(name_uniques, dtype="str"),
@@ -325,11 +334,11 @@ def dedup_accounts(
             rep = np.full(len(name_uniques), -1, dtype=np.int64)
             valid = np.flatnonzero(name_codes >= 0)
             rep[name_codes[valid][::-1]] = valid[::-1]  # first node holding each distinct name
-            edges_u.append(rep[fi])
-            edges_v.append(rep[fj])
+            similar = (rep[fi], rep[fj])
     clock.lap("ms_fuzzy")
     labels = _components(n, np.concatenate(edges_u), np.concatenate(edges_v))
     clock.lap("ms_components")
+    possible = _possible_duplicates(acc, labels, *similar) if fuzzy_pairs else DedupResult.empty_possible()
     acc["label"] = labels
     sizes = acc.groupby("label")["sf_id"].transform("size")
     acc["size"] = sizes.astype(np.int64)
@@ -359,19 +368,35 @@ def dedup_accounts(
         "non_survivors": int((~grouped["is_survivor"]).sum()),
         "fuzzy_comparisons": int(comparisons),
         "fuzzy_pairs": int(fuzzy_pairs),
+        "possible_duplicates": len(possible),
     }
-    return DedupResult(groups=groups, survivor=survivor, keys=keys, stats=stats)
+    return DedupResult(groups=groups, survivor=survivor, keys=keys, stats=stats, possible=possible)
+
+
+def _possible_duplicates(acc: pd.DataFrame, labels: IntArray, u: IntArray, v: IntArray) -> pd.DataFrame:
+    """ACC-6: Accounts with near-identical names that no ACC-6 key put in one group."""
+    apart = labels[u] != labels[v]
+    u, v = u[apart], v[apart]
+    return pd.DataFrame(
+        {
+            "sf_id": acc["sf_id"].to_numpy(dtype=object)[u],
+            "similar_id": acc["sf_id"].to_numpy(dtype=object)[v],
+            "name_key": acc["name_key"].to_numpy(dtype=object)[u],
+            "similar_name": acc["name_key"].to_numpy(dtype=object)[v],
+        },
+        columns=list(POSSIBLE_DUPLICATE_COLUMNS),
+    ).astype("str")
 
 
 def _member_keys(grouped: pd.DataFrame) -> pd.Series:
-    """Human-readable reason each member is in its group (shared domain / name / similar name)."""
+    """Human-readable reason each member is in its group (shared domain and/or name)."""
     shared_domain = grouped.groupby(["label", "domain_key"])["sf_id"].transform("size") > 1
     shared_name = grouped.groupby(["label", "token_key"])["sf_id"].transform("size") > 1
     domain_part = ("domain " + grouped["domain_key"]).where(shared_domain.fillna(False).astype(bool))
     name_part = ("name " + grouped["name_key"]).where(shared_name.fillna(False).astype(bool))
     both = domain_part + "; " + name_part
     key = both.fillna(domain_part).fillna(name_part)
-    return key.fillna("similar name " + grouped["name_key"].fillna("")).astype("str")
+    return key.fillna("name " + grouped["name_key"].fillna("")).astype("str")
 
 
 # ============================================================================ frames
@@ -380,8 +405,8 @@ def _member_keys(grouped: pd.DataFrame) -> pd.Series:
 def _account_frame(inputs: RuleInputs, enabled_at: pd.Timestamp | None) -> pd.DataFrame:
     """Live Accounts with ACC-1/ACC-2 eligibility inputs (positional ``row`` into sf_account).
 
-    ``new``: created after ``enabled_at`` (ACC-1); ``touched``: modified after it or imported
-    (ACC-2). Without ``enabled_at`` both are False.
+    ``new``: created at or after ``enabled_at`` (ACC-1); ``touched``: modified at or after it,
+    or imported (ACC-2); the same boundary as DEAL-9. Without ``enabled_at`` both are False.
     """
     sf_account = inputs.sf_account
     ids = as_text(column(sf_account, "Id"))
@@ -398,8 +423,10 @@ def _account_frame(inputs: RuleInputs, enabled_at: pd.Timestamp | None) -> pd.Da
         new = pd.Series(False, index=sf_account.index)
         touched = pd.Series(False, index=sf_account.index)
     else:
-        new = (created > enabled_at).fillna(False).astype(bool)
-        touched = ((modified > enabled_at).fillna(False) | ids.isin(imported_ids)).astype(bool)
+        new = pd.Series(since_enabled(created, enabled_at), index=sf_account.index)
+        touched = pd.Series(since_enabled(modified, enabled_at), index=sf_account.index) | ids.isin(
+            imported_ids
+        )
     frame = pd.DataFrame(
         {
             "sf_id": ids,
@@ -450,6 +477,8 @@ class AccountClaims:
     sf: set[str] = field(default_factory=set)
     hs: set[str] = field(default_factory=set)
     parts: list[pd.DataFrame] = field(default_factory=list)
+    #: ACC-6 non-survivors: their pairs stay claimed (the company is theirs) but do not sync.
+    suspended: set[str] = field(default_factory=set)
 
     def take(self, candidates: pd.DataFrame, how: str) -> pd.DataFrame:
         """Keep the first candidate per Account, then per company, among unclaimed ones."""
@@ -462,9 +491,11 @@ class AccountClaims:
         return chosen
 
     def pairs(self) -> pd.DataFrame:
+        """The pairs that sync after this plan (suspended ACC-6 pairs left out)."""
         if not self.parts:
             return pd.DataFrame({c: pd.Series(dtype="str") for c in ACCOUNT_PAIR_COLUMNS})
-        return pd.concat(self.parts, ignore_index=True)[list(ACCOUNT_PAIR_COLUMNS)]
+        pairs = pd.concat(self.parts, ignore_index=True)[list(ACCOUNT_PAIR_COLUMNS)]
+        return pairs[~pairs["sf_id"].isin(self.suspended)].reset_index(drop=True)
 
 
 # ============================================================================ SF -> HS
@@ -618,32 +649,36 @@ def accounts_to_hubspot(
     )
     claims.sf.update(values_of(creators["sf_id"]))
 
-    # ACC-6: non-survivors do not sync.
-    losers = acc[~acc["is_survivor"]].reset_index(drop=True)
-    if not losers.empty:
-        group_key = losers["sf_id"].map(dedup.groups.set_index("sf_id")["key"])
-        own_company = losers["sf_id"].map(
-            pd.concat([links, by_property, by_external])[["sf_id", "hs_id"]]
-            .drop_duplicates("sf_id")
-            .set_index("sf_id")["hs_id"]
-        )
-        plans.append(
-            plan_rows(
-                len(losers),
-                target="hubspot",
-                object="companies",
-                action="skip",
-                rules=["ACC-6"],
-                source_id=losers["sf_id"],
-                target_id=own_company,
-                reason="ACC-6: probable duplicate of Account "
-                + losers["survivor_id"]
-                + " ("
-                + group_key.fillna("same group")
-                + "); only the survivor syncs while the group stands",
-            )
-        )
+    own_company = pd.concat([links, by_property, by_external])[["sf_id", "hs_id"]].drop_duplicates("sf_id")
+    plans.append(_suspended_rows(acc[~acc["is_survivor"]], own_company, dedup, claims))
     return concat_plans(plans), claims
+
+
+def _suspended_rows(
+    losers: pd.DataFrame, own_company: pd.DataFrame, dedup: DedupResult, claims: AccountClaims
+) -> pd.DataFrame:
+    """ACC-6: non-survivors do not sync while their group stands, linked or not.
+
+    A non-survivor already linked keeps its company (never re-used, nothing is deleted), but
+    its pair is suspended: no field merges, no DEAL-7 associations or rollups through it
+    (:meth:`AccountClaims.pairs` leaves it out). Its ``skip`` row names the survivor.
+    """
+    losers = losers.reset_index(drop=True)
+    claims.suspended.update(values_of(losers["sf_id"]))
+    group_key = losers["sf_id"].map(dedup.groups.set_index("sf_id")["key"]).fillna("same group")
+    company = losers["sf_id"].map(own_company.set_index("sf_id")["hs_id"]).astype("str")
+    why = "ACC-6: probable duplicate of Account " + losers["survivor_id"] + " (" + group_key + ")"
+    linked = ("; its link to company " + company + " is suspended").fillna("")
+    return plan_rows(
+        count=len(losers),
+        target=Target.HUBSPOT,
+        object="companies",
+        action=Action.SKIP,
+        rules=["ACC-6"],
+        source_id=losers["sf_id"],
+        target_id=company,
+        reason=why + linked + "; only the survivor syncs while the group stands",
+    )
 
 
 def _contact_pairs(pairs: pd.DataFrame) -> pd.DataFrame:
@@ -830,7 +865,7 @@ def companies_to_salesforce(
     from an email domain (``hs_object_source`` = :data:`AUTO_CREATED_SOURCE`) and the default
     object is Contact, or a contact syncs to a private SF Contact, or a contact qualifies, or
     ``crm_sync_manual_sync`` is true. ACC-5 forbids it when the company has no associated
-    contact, when every syncing contact syncs to a Lead, or when no contact qualifies; ACC-5
+    contact, when every associated contact syncs to a Lead, or when no contact qualifies; ACC-5
     wins over all ACC-4 clauses but the manual flag. Forbidden companies get ``skip`` rows
     with the ACC-5 reason. A company allowed to create that matches an existing Account group
     (same domain key, else same normalized name) links to the group's survivor instead
@@ -846,10 +881,10 @@ def companies_to_salesforce(
     broken = candidates["hs_id"].isin(links["hs_id"])
     plans.append(
         plan_rows(
-            int(broken.sum()),
-            target="salesforce",
+            count=int(broken.sum()),
+            target=Target.SALESFORCE,
             object="Account",
-            action="skip",
+            action=Action.SKIP,
             rules=["ACC-4"],
             source_id=candidates.loc[broken, "hs_id"],
             reason="ACC-4: the Account this company was linked to is deleted; it is not re-created",
@@ -868,7 +903,8 @@ def companies_to_salesforce(
     c3 = st["qualifying"] > 0
     manual = candidates["manual"]
     no_contacts = st["contacts"] == 0
-    all_leads = (st["syncing"] > 0) & (st["to_leads"] == st["syncing"])
+    # ACC-5 counts every associated contact: one that does not sync at all is not a Lead.
+    all_leads = (st["contacts"] > 0) & (st["to_leads"] == st["contacts"])
     none_qualify = st["qualifying"] == 0
     blocked = no_contacts | all_leads | none_qualify
     create = manual | ((c1 | c2 | c3) & ~blocked)
@@ -881,10 +917,10 @@ def companies_to_salesforce(
     skipped = ~create
     plans.append(
         plan_rows(
-            int(skipped.sum()),
-            target="salesforce",
+            count=int(skipped.sum()),
+            target=Target.SALESFORCE,
             object="Account",
-            action="skip",
+            action=Action.SKIP,
             rules=pd.Series(
                 [["ACC-5"] if str(r).startswith("ACC-5") else ["ACC-4"] for r in reason[skipped]],
                 dtype=object,
@@ -958,10 +994,10 @@ def _group_matches(
             rules_first=("ACC-4", "ACC-6"),
         ),
         plan_rows(
-            len(blocked),
-            target="salesforce",
+            count=len(blocked),
+            target=Target.SALESFORCE,
             object="Account",
-            action="skip",
+            action=Action.SKIP,
             rules=["ACC-6"],
             source_id=blocked["hs_id"],
             target_id=blocked["survivor_id"],

@@ -9,7 +9,9 @@
    a create whose link was not yet recorded is not created twice (SYNC-4).
 2. CON-1: the rest match by email, case-insensitively; a Contact is preferred over a Lead, then
    the most recently modified (``LastModifiedDate``, else ``SystemModstamp``), then the lowest
-   Id, so the choice is deterministic. Deleted and converted Leads never match.
+   Id, so the choice is deterministic. Deleted and converted Leads never match; a converted
+   Lead's link (link table, ``salesforceleadid`` or its ``HubSpot_Id__c``) moves to the
+   Contact it was converted to (``ConvertedContactId``), and the Lead gets no more writes.
 3. CON-2: an unmatched HubSpot contact creates the configured default object only if it
    qualifies for the inclusion list (:func:`inclusion_list_failures`); otherwise a ``skip``.
 4. CON-3: an unmatched Salesforce Contact or Lead creates a HubSpot contact; when several share
@@ -29,19 +31,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crm_sync.plan import concat_plans
-from crm_sync.rules._common import (
-    Side,
-    alive,
-    first_link_rows,
-    hubspot_create_rows,
-    link_pairs,
-    plan_rows,
-    salesforce_create_rows,
-    screen,
-)
+from crm_sync.plan import Action, Target, concat_plans, created_refs, plan_rows
 from crm_sync.rules.inputs import RuleInputs
-from crm_sync.rules.merge import created_refs
+from crm_sync.rules.new_records import first_link_rows, hubspot_create_rows, salesforce_create_rows
 from crm_sync.rules.normalize import (
     as_bool,
     as_text,
@@ -53,17 +45,20 @@ from crm_sync.rules.normalize import (
     values_of,
 )
 from crm_sync.rules.owners import ASSIGNMENT_RULE_FIELD, OwnerMap
+from crm_sync.rules.screening import Side, screen
+from crm_sync.rules.staged import alive, link_pairs
 from crm_sync.settings import InclusionCondition, SyncConfig
 
 #: Columns of :attr:`ContactsResult.pairs`.
 #:
 #: * ``hs_id``: HubSpot contact id; for a contact this plan creates (CON-3) the placeholder
 #:   ``created_ref("contacts", sf_id)`` = ``"@contacts:<sf_id>"`` (see
-#:   :func:`crm_sync.rules.merge.created_ref`), which the loader resolves.
+#:   :func:`crm_sync.plan.created_ref`), which the loader resolves.
 #: * ``sf_object``: ``Contact`` or ``Lead``.
 #: * ``sf_id``: SF record id; for a record this plan creates (CON-2) the placeholder
 #:   ``"@Lead:<hs_id>"`` / ``"@Contact:<hs_id>"``.
-#: * ``how``: ``linked`` (staging link table), ``hubspot_id`` (HS link property),
+#: * ``how``: ``linked`` (staging link table), ``converted`` (the link of a converted Lead,
+#:   moved to its Contact), ``hubspot_id`` (HS link property),
 #:   ``salesforce_id`` (SF ``HubSpot_Id__c``), ``email`` (CON-1), ``create_in_salesforce``
 #:   (CON-2), ``create_in_hubspot`` (CON-3).
 #: * ``sf_account_id``: the SF Contact's ``AccountId`` (NA for Leads, private Contacts and
@@ -200,6 +195,7 @@ def _sf_frame(records: pd.DataFrame, sf_object: str) -> pd.DataFrame:
             "hs_ref": as_text(column(records, "HubSpot_Id__c")),
             "modified": modified,
             "converted": converted,
+            "converted_to": as_text(column(records, "ConvertedContactId")) if sf_object == "Lead" else None,
             "alive": alive(records),
             "row": np.arange(len(records)),
         },
@@ -207,6 +203,7 @@ def _sf_frame(records: pd.DataFrame, sf_object: str) -> pd.DataFrame:
     )
     frame["sf_account_id"] = frame["sf_account_id"].astype("str")
     frame["converted"] = frame["converted"].astype(bool)
+    frame["converted_to"] = frame["converted_to"].astype("str")
     return frame[frame["sf_id"].notna()]
 
 
@@ -269,6 +266,7 @@ def match_contacts(inputs: RuleInputs, config: SyncConfig, owners: OwnerMap) -> 
     )
     sf = sf_all[sf_all["alive"]].drop_duplicates(["sf_object", "sf_id"]).reset_index(drop=True)
     sf["key"] = sf["sf_object"] + ":" + sf["sf_id"]
+    moved = _conversions(sf)
 
     plans: list[pd.DataFrame] = []
     paired_hs: set[str] = set()
@@ -284,14 +282,17 @@ def match_contacts(inputs: RuleInputs, config: SyncConfig, owners: OwnerMap) -> 
 
     sf_cols = ["sf_object", "sf_id", "key", "email", "sf_account_id", "owner", "hs_ref", "modified"]
 
-    # 1. Staging link table: pairs stay, both sides alive.
+    # 1. Staging link table: pairs stay, both sides alive; a converted Lead's pair moves to its
+    # Contact (CON-1), once that Contact is not already paired by its own link.
     links = link_pairs(inputs.links, ("Contact", "Lead"))
     links = links.rename(columns={"object": "sf_object"})
     links["key"] = links["sf_object"] + ":" + links["sf_id"]
-    live_links = links.merge(sf[sf_cols].drop(columns=["sf_object", "sf_id"]), on="key").merge(
+    pairable = sf[~sf["key"].isin(moved.index)]
+    live_links = links.merge(pairable[sf_cols].drop(columns=["sf_object", "sf_id"]), on="key").merge(
         hs[["hs_id"]], on="hs_id"
     )
     claim(live_links, "linked")
+    claim(_converted_candidates(moved, links, hs, sf, sf_cols), "converted")
     broken = links[~links["hs_id"].isin(paired_hs) & ~links["key"].isin(paired_sf)]
     broken_hs = set(values_of(broken.loc[~broken["key"].isin(sf["key"]), "hs_id"])) & set(
         values_of(hs["hs_id"])
@@ -311,8 +312,8 @@ def match_contacts(inputs: RuleInputs, config: SyncConfig, owners: OwnerMap) -> 
         ignore_index=True,
     ).dropna(subset=["sf_id"])
     by_property["key"] = by_property["sf_object"] + ":" + by_property["sf_id"]
-    claim(by_property[["hs_id", "key"]].merge(sf[sf_cols], on="key"), "hubspot_id")
-    by_external = sf[sf["hs_ref"].notna()].rename(columns={"hs_ref": "hs_id"})
+    claim(by_property[["hs_id", "key"]].merge(pairable[sf_cols], on="key"), "hubspot_id")
+    by_external = pairable[pairable["hs_ref"].notna()].rename(columns={"hs_ref": "hs_id"})
     by_external = by_external[by_external["hs_id"].isin(hs["hs_id"])]
     claim(by_external.assign(hs_ref=by_external["hs_id"])[["hs_id", *sf_cols]], "salesforce_id")
 
@@ -344,10 +345,10 @@ def match_contacts(inputs: RuleInputs, config: SyncConfig, owners: OwnerMap) -> 
     taken["by_object"] = taken["hs_id"].map(pair_by_hs["sf_object"]).astype("str")
     taken["by_id"] = taken["hs_id"].map(pair_by_hs["sf_id"]).astype("str")
     rest_sf = sf[~sf["key"].isin(paired_sf)]
-    to_hs = Side("hubspot", "contacts", rest_sf["sf_id"])
+    to_hs = Side(Target.HUBSPOT, "contacts", rest_sf["sf_id"])
     # Their rows name the HubSpot contact that already holds the email.
     holder = Side(
-        "hubspot", "contacts", rest_sf["sf_id"], rest_sf["email"].map(taken.set_index("email")["hs_id"])
+        Target.HUBSPOT, "contacts", rest_sf["sf_id"], rest_sf["email"].map(taken.set_index("email")["hs_id"])
     )
     sf_open = screen(
         plans,
@@ -392,10 +393,10 @@ def match_contacts(inputs: RuleInputs, config: SyncConfig, owners: OwnerMap) -> 
     )
     plans.append(
         plan_rows(
-            len(duplicates),
-            target="hubspot",
+            count=len(duplicates),
+            target=Target.HUBSPOT,
             object="contacts",
-            action="skip",
+            action=Action.SKIP,
             rules=["CON-3"],
             source_id=duplicates["sf_id"],
             reason="CON-3: "
@@ -411,7 +412,7 @@ def match_contacts(inputs: RuleInputs, config: SyncConfig, owners: OwnerMap) -> 
 
     # HubSpot contacts left over: CON-2.
     rest_hs = hs[~hs["hs_id"].isin(paired_hs)]
-    to_sf = Side("salesforce", default_object, rest_hs["hs_id"])
+    to_sf = Side(Target.SALESFORCE, default_object, rest_hs["hs_id"])
     hs_open = screen(
         plans,
         to_sf.skip(
@@ -466,6 +467,38 @@ def match_contacts(inputs: RuleInputs, config: SyncConfig, owners: OwnerMap) -> 
     all_pairs = all_pairs.astype(dict.fromkeys(CONTACT_PAIR_COLUMNS, "str")).reset_index(drop=True)
     qualifies = pd.Series(hs["qualifies"].to_numpy(dtype=bool), index=pd.Index(hs["hs_id"], name="hs_id"))
     return ContactsResult(plan=concat_plans(plans), pairs=all_pairs, qualifies=qualifies)
+
+
+def _conversions(sf: pd.DataFrame) -> pd.Series:
+    """CON-1: converted Leads whose Contact is live, as Lead key -> the Contact's key.
+
+    Only these Leads hand their link over: a converted Lead without a live Contact keeps
+    nothing to sync to (it is skipped as converted).
+    """
+    leads = sf[sf["converted"] & sf["converted_to"].notna()]
+    target = "Contact:" + leads["converted_to"]
+    live = target.isin(sf["key"]).to_numpy(dtype=bool)
+    return pd.Series(target[live].to_numpy(dtype=object), index=pd.Index(leads["key"][live]), dtype=object)
+
+
+def _converted_candidates(
+    moved: pd.Series, links: pd.DataFrame, hs: pd.DataFrame, sf: pd.DataFrame, sf_cols: list[str]
+) -> pd.DataFrame:
+    """CON-1: the HubSpot contacts linked to a converted Lead (link table, ``salesforceleadid``
+    or the Lead's ``HubSpot_Id__c``), paired with the Contact the Lead was converted to."""
+    lead_ids = pd.concat(
+        [
+            links.loc[links["key"].isin(moved.index), ["key", "hs_id"]],
+            pd.DataFrame({"key": "Lead:" + hs["sf_lead_ref"], "hs_id": hs["hs_id"]}).dropna(),
+            sf.loc[sf["key"].isin(moved.index), ["key", "hs_ref"]]
+            .rename(columns={"hs_ref": "hs_id"})
+            .dropna(),
+        ],
+        ignore_index=True,
+    )
+    lead_ids = lead_ids[lead_ids["key"].isin(moved.index) & lead_ids["hs_id"].isin(hs["hs_id"])]
+    lead_ids["key"] = lead_ids["key"].map(moved)
+    return lead_ids.drop_duplicates().merge(sf[sf_cols], on="key")
 
 
 def _shadowed_reason(shadowed: pd.DataFrame, taken: pd.DataFrame) -> pd.Series:

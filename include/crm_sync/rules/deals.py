@@ -21,8 +21,10 @@ what happens to it in this run:
 * **DEAL-5**: every unlinked deal in a synced pipeline creates an Opportunity (no matching, no
   dedup) carrying ``HubSpot_Id__c`` = deal id; the loader upserts on that external id.
 * **DEAL-6**: contact roles <-> deal-contact associations, for contacts that sync to an SF
-  Contact (not a Lead). **DEAL-7**: a deal from Salesforce is associated with its Account's
-  company when company sync is on and the Account is linked.
+  Contact (not a Lead); a removal on either side removes the other, decided against the
+  last-synced snapshot (:mod:`~crm_sync.rules.deal_contacts`). **DEAL-7**: a deal from
+  Salesforce is associated with its Account's company when company sync is on and the
+  Account is linked.
 * **DEAL-8**: amounts are copied, never converted; ``CurrencyIsoCode`` <-> ``deal_currency_code``.
   In a multi-currency org (more than one distinct ``CurrencyIsoCode`` among live Opportunities,
   or ``multi_currency=True``) a record without a currency is quarantined.
@@ -38,41 +40,39 @@ the same plan are :func:`~crm_sync.rules.merge.created_ref` placeholders.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
-from crm_sync.plan import concat_plans, empty_plan
-from crm_sync.rules._common import (
-    Side,
-    account_companies,
-    alive,
-    associations,
-    create_field_columns,
-    link_pairs,
-    new_record_owners,
-    screen,
+from crm_sync.plan import Action, Target, concat_plans, created_refs, empty_plan, plan_rows
+from crm_sync.rules.deal_contacts import (
+    ASSOCIATION_SNAPSHOT_COLUMNS,
+    DealContactChanges,
+    deal_contact_changes,
+    next_association_snapshot,
 )
+from crm_sync.rules.enablement import since_enabled
 from crm_sync.rules.inputs import RuleInputs
 from crm_sync.rules.merge import (
     SNAPSHOT_COLUMNS,
     MergeField,
     PairSides,
     canonical,
-    created_refs,
     mapped_fields,
     merge_fields,
     modified_at,
     owner_field,
     owner_skips,
-    plan_rows,
     same,
     writes_to_plan,
 )
+from crm_sync.rules.new_records import create_field_columns, new_record_owners
 from crm_sync.rules.normalize import as_text, as_timestamp, column, salesforce_ids18
 from crm_sync.rules.owners import OwnerMap, unmapped_owner_skips
-from crm_sync.rules.pipelines import pipeline_keys, stage_lookup
+from crm_sync.rules.pipelines import PIPELINE_LINK_OBJECT, pipeline_keys, stage_lookup
+from crm_sync.rules.screening import Side, screen
+from crm_sync.rules.staged import account_companies, alive, associations, link_pairs
 from crm_sync.settings import SyncConfig
 
 ASSOC_DEAL_TO_CONTACT = 3
@@ -113,6 +113,7 @@ class DealsResult:
     conflicts: pd.DataFrame
     multi_currency: bool
     currencies: tuple[str, ...]
+    association_snapshot: pd.DataFrame = field(default_factory=lambda: _empty(ASSOCIATION_SNAPSHOT_COLUMNS))
 
 
 # --------------------------------------------------------------------------- staged frames
@@ -180,8 +181,14 @@ def _opp_frame(opp: pd.DataFrame, pipelines: pd.DataFrame, stages: pd.DataFrame)
     return frame
 
 
-def _deal_frame(deal: pd.DataFrame, lookup: pd.DataFrame, synced_ids: set[str]) -> pd.DataFrame:
-    """Deals reduced to what the deal rules decide on (positionally aligned with ``deal``)."""
+def _deal_frame(
+    deal: pd.DataFrame, lookup: pd.DataFrame, synced_ids: set[str], retired: set[str]
+) -> pd.DataFrame:
+    """Deals reduced to what the deal rules decide on (positionally aligned with ``deal``).
+
+    ``follows``: the deal is in a synced pipeline, or in a crm-sync pipeline of a record type
+    no longer synced (``retired``), where a linked deal follows its record type (DEAL-2).
+    """
     frame = pd.DataFrame(
         {
             "hs_id": as_text(column(deal, "id")),
@@ -195,6 +202,7 @@ def _deal_frame(deal: pd.DataFrame, lookup: pd.DataFrame, synced_ids: set[str]) 
         }
     )
     frame["synced"] = frame["pipeline"].isin(synced_ids)
+    frame["follows"] = frame["synced"] | frame["pipeline"].isin(retired)
     table = lookup.drop_duplicates(["hs_pipeline_id", "hs_stage_id"]).set_index(
         ["hs_pipeline_id", "hs_stage_id"]
     )
@@ -234,8 +242,16 @@ def _pairs(inputs: RuleInputs, o: pd.DataFrame, d: pd.DataFrame) -> pd.DataFrame
 
 
 def _assoc_rows(
-    *, from_ids: pd.Series, to_type: str, to_ids: pd.Series, type_id: int, source_id: pd.Series, rule: str
+    *,
+    from_ids: pd.Series,
+    to_type: str,
+    to_ids: pd.Series,
+    type_id: int,
+    source_id: pd.Series,
+    rule: str,
+    action: Action = Action.ASSOCIATE,
 ) -> pd.DataFrame:
+    """Association rows (``associate`` adds, ``delete`` removes) in the staging table's naming."""
     n = len(from_ids)
     values = pd.DataFrame(
         {
@@ -247,9 +263,9 @@ def _assoc_rows(
         }
     )
     return plan_rows(
-        target="hubspot",
-        obj="associations",
-        action="associate",
+        target=Target.HUBSPOT,
+        object="associations",
+        action=action,
         values=values,
         source_id=source_id,
         rules=[rule],
@@ -259,6 +275,7 @@ def _assoc_rows(
 
 #: Reasons of the skip/quarantine rows, shared by linked pairs and unpaired records.
 _SYNC_STOPPED = "; its sync stopped when it left the synced pipelines"
+_DELETE_NOT_SYNCED = "; its Opportunity was deleted in Salesforce, but the deal no longer syncs: not archived"
 _NO_PAIR_CURRENCY = (
     "DEAL-8: multi-currency org and neither side has a currency code; amounts are never synced without one"
 )
@@ -329,10 +346,11 @@ def plan_deals(
     mappings = config.mappings("opportunities")
     opp_raw = _unique(inputs.sf_opportunity, "Id", _OPP_COLUMNS + tuple(m.salesforce for m in mappings))
     deal_raw = _unique(inputs.hs_deal, "id", _DEAL_COLUMNS + tuple(m.hubspot for m in mappings))
-    lookup = stage_lookup(stages, inputs.hs_pipeline_stage)
     synced_ids = set(as_text(pipelines["hs_pipeline_id"]).dropna()) if not pipelines.empty else set()
+    retired = set(link_pairs(inputs.links, [PIPELINE_LINK_OBJECT])["hs_id"]) - synced_ids
+    lookup = stage_lookup(stages, inputs.hs_pipeline_stage, retired)
     o = _opp_frame(opp_raw, pipelines, stages)
-    d = _deal_frame(deal_raw, lookup, synced_ids)
+    d = _deal_frame(deal_raw, lookup, synced_ids, retired)
     currencies = tuple(sorted(str(c) for c in o.loc[o["alive"], "currency"].dropna().unique()))
     multi = len(currencies) > 1 if multi_currency is None else multi_currency
     enabled_at = pd.Timestamp(config.enabled_at("opportunities"))
@@ -360,16 +378,28 @@ def plan_deals(
             conflicts=pd.DataFrame(),
             multi_currency=multi,
             currencies=currencies,
+            association_snapshot=next_association_snapshot(inputs.association_snapshot),
         )
 
-    # ---- DEAL-4: deletes on either side ------------------------------------------------------
-    sf_gone = (~po["alive"] & pd_["alive"]).to_numpy()
+    # ---- DEAL-4: deletes on either side, after DEAL-3 ------------------------------------------
+    sf_deleted = (~po["alive"] & pd_["alive"]).to_numpy()
+    moved_out = sf_deleted & ~pd_["follows"].to_numpy(dtype=bool)
+    if moved_out.any():
+        # DEAL-3 first: a deal moved out of the synced pipelines no longer syncs, deletes included.
+        plans.append(
+            Side(Target.HUBSPOT, "deals", po.loc[moved_out, "sf_id"], pd_.loc[moved_out, "hs_id"]).rows(
+                Action.SKIP,
+                ["DEAL-3", "DEAL-4"],
+                _not_synced_reason(pd_[moved_out]) + _DELETE_NOT_SYNCED,
+            )
+        )
+    sf_gone = sf_deleted & ~moved_out
     if sf_gone.any():
         plans.append(
             plan_rows(
-                target="hubspot",
-                obj="deals",
-                action="delete",
+                target=Target.HUBSPOT,
+                object="deals",
+                action=Action.DELETE,
                 values=pd.DataFrame(index=pd.RangeIndex(int(sf_gone.sum()))),
                 source_id=po.loc[sf_gone, "sf_id"],
                 target_id=pd_.loc[sf_gone, "hs_id"],
@@ -387,9 +417,9 @@ def plan_deals(
         if still_set.any():
             plans.append(
                 plan_rows(
-                    target="salesforce",
-                    obj="Opportunity",
-                    action="update",
+                    target=Target.SALESFORCE,
+                    object="Opportunity",
+                    action=Action.UPDATE,
                     values=pd.DataFrame({"HubSpot_Id__c": [None] * int(still_set.sum())}),
                     mask=pd.DataFrame({"HubSpot_Id__c": [True] * int(still_set.sum())}),
                     source_id=gone_d.loc[still_set, "hs_id"],
@@ -415,7 +445,9 @@ def plan_deals(
             columns=list(CLEARED_LINK_COLUMNS),
         )
         plans.append(
-            Side("hubspot", "deals", gone_o["sf_id"], gone_d["hs_id"]).rows("skip", ["DEAL-4"], reason)
+            Side(Target.HUBSPOT, "deals", gone_o["sf_id"], gone_d["hs_id"]).rows(
+                Action.SKIP, ["DEAL-4"], reason
+            )
         )
 
     # ---- live pairs ---------------------------------------------------------------------------
@@ -424,14 +456,15 @@ def plan_deals(
     ld = pd_[live].reset_index(drop=True)
     del po, pd_
     # A pair that fails a check is reported under the first one (DEAL-3, DEAL-2, DEAL-8); the
-    # rest merge.
-    to_hs = Side("hubspot", "deals", lo["sf_id"], ld["hs_id"])
-    to_sf = Side("salesforce", "Opportunity", ld["hs_id"], lo["sf_id"])
+    # rest merge. DEAL-2 decides moves first: a deal left in the pipeline of a retired record
+    # type follows its Opportunity's record type instead of counting as outside (DEAL-3).
+    to_hs = Side(Target.HUBSPOT, "deals", lo["sf_id"], ld["hs_id"])
+    to_sf = Side(Target.SALESFORCE, "Opportunity", ld["hs_id"], lo["sf_id"])
     ok = screen(
         plans,
         to_hs.skip(
             ["DEAL-3"],
-            ~ld["synced"].to_numpy(dtype=bool),
+            ~ld["follows"].to_numpy(dtype=bool),
             lambda hit: _not_synced_reason(ld[hit]) + _SYNC_STOPPED,
         ),
         to_sf.quarantine(
@@ -461,11 +494,11 @@ def plan_deals(
             as_text(column(inputs.imported, "object")) == "Opportunity"
         ].dropna()
     )
-    is_new = (new_o["created"] >= enabled_at).to_numpy(dtype=bool, na_value=False)
-    touched = (new_o["modified"] >= enabled_at).to_numpy(dtype=bool, na_value=False)
+    is_new = since_enabled(new_o["created"], enabled_at)
+    touched = since_enabled(new_o["modified"], enabled_at)
     was_imported = new_o["sf_id"].isin(imported).to_numpy()
     eligible = is_new | touched | was_imported
-    to_new_deal = Side("hubspot", "deals", new_o["sf_id"])
+    to_new_deal = Side(Target.HUBSPOT, "deals", new_o["sf_id"])
     create = screen(
         plans,
         to_new_deal.skip(["DEAL-9"], ~eligible, _deal9_reason(enabled_at)),
@@ -486,7 +519,7 @@ def plan_deals(
     new_d_mask = (d["alive"] & ~d["hs_id"].isin(paired_hs)).to_numpy()
     new_d = d[new_d_mask].reset_index(drop=True)
     new_d_raw = deal_raw[new_d_mask].reset_index(drop=True)
-    to_new_opp = Side("salesforce", "Opportunity", new_d["hs_id"])
+    to_new_opp = Side(Target.SALESFORCE, "Opportunity", new_d["hs_id"])
     make = screen(
         plans,
         to_new_opp.skip(
@@ -515,7 +548,7 @@ def plan_deals(
 
     # ---- DEAL-6 / DEAL-7 associations -------------------------------------------------------------
     sync_pairs = pd.concat(sync_pairs_parts, ignore_index=True)
-    assoc_plans, new_contact_assoc = _associations(
+    assoc_plans, contact_changes = _associations(
         inputs,
         config,
         sync_pairs,
@@ -527,8 +560,14 @@ def plan_deals(
     state = _deal_state(
         (o, d, opp_raw, deal_raw), pairs, merge, sync_pairs=sync_pairs, deleted=deleted_deals, lookup=lookup
     )
+    removed = contact_changes.delete_associations.rename(columns={"hs_key": "from_id", "contact_hs": "to_id"})
+    still = _anti_join(deal_contacts_now, ["from_id", "to_id"], removed, ["from_id", "to_id"])
+    added = contact_changes.create_associations
+    new_contact_assoc = pd.DataFrame(
+        {"deal_key": added["hs_key"].astype(object), "contact_key": added["contact_hs"].astype(object)}
+    )
     deal_contacts = pd.concat(
-        [_existing_deal_contacts(inputs, state, deal_contacts_now), new_contact_assoc], ignore_index=True
+        [_existing_deal_contacts(inputs, state, still), new_contact_assoc], ignore_index=True
     ).drop_duplicates(ignore_index=True)
     return DealsResult(
         plan=concat_plans(plans),
@@ -539,6 +578,7 @@ def plan_deals(
         conflicts=merge.conflicts,
         multi_currency=multi,
         currencies=currencies,
+        association_snapshot=contact_changes.snapshot,
     )
 
 
@@ -708,10 +748,14 @@ def _merge_pairs(
 
     plans = [
         writes_to_plan(
-            hs_w, target="hubspot", obj="deals", target_id=pairs["hs_id"], source_id=pairs["sf_id"]
+            hs_w, target=Target.HUBSPOT, obj="deals", target_id=pairs["hs_id"], source_id=pairs["sf_id"]
         ),
         writes_to_plan(
-            sf_w, target="salesforce", obj="Opportunity", target_id=pairs["sf_id"], source_id=pairs["hs_id"]
+            sf_w,
+            target=Target.SALESFORCE,
+            obj="Opportunity",
+            target_id=pairs["sf_id"],
+            source_id=pairs["hs_id"],
         ),
     ]
     plans.append(
@@ -739,7 +783,7 @@ def _hubspot_creates(
     if co.empty:
         return []
     columns = create_field_columns(
-        co_raw, config.mappings("opportunities"), "hubspot", sf_object="Opportunity", hs_object="deals"
+        co_raw, config.mappings("opportunities"), Target.HUBSPOT, sf_object="Opportunity", hs_object="deals"
     )
     owner = owners.to_hubspot(co["owner"])
     values = pd.DataFrame(columns)
@@ -753,9 +797,9 @@ def _hubspot_creates(
         "deal_currency_code": ("DEAL-8",),
     }
     rows = plan_rows(
-        target="hubspot",
-        obj="deals",
-        action="create",
+        target=Target.HUBSPOT,
+        object="deals",
+        action=Action.CREATE,
         values=values,
         source_id=co["sf_id"],
         rules=["DEAL-1", "DEAL-2", "SYNC-2"],
@@ -764,7 +808,7 @@ def _hubspot_creates(
         keep_empty=True,
     )
     skips = unmapped_owner_skips(
-        target="hubspot",
+        target=Target.HUBSPOT,
         object="deals",
         target_ids=pd.Series([None] * len(co), dtype=object),
         source_ids=co["sf_id"],
@@ -807,7 +851,11 @@ def _salesforce_creates(
     cd_raw = cd_raw[keep].reset_index(drop=True)
     account = company_account.reset_index(drop=True)[keep].reset_index(drop=True)
     columns = create_field_columns(
-        cd_raw, config.mappings("opportunities"), "salesforce", sf_object="Opportunity", hs_object="deals"
+        cd_raw,
+        config.mappings("opportunities"),
+        Target.SALESFORCE,
+        sf_object="Opportunity",
+        hs_object="deals",
     )
     values = pd.DataFrame(columns)
     values["StageName"] = cd["stage_api"].astype(object)
@@ -824,9 +872,9 @@ def _salesforce_creates(
     row_rules = {r: (decision["owner_rule"] == r).to_numpy() for r in ("OWN-1", "OWN-2", "OWN-3")}
     plans.append(
         plan_rows(
-            target="salesforce",
-            obj="Opportunity",
-            action="create",
+            target=Target.SALESFORCE,
+            object="Opportunity",
+            action=Action.CREATE,
             values=values,
             source_id=cd["hs_id"],
             rules=["DEAL-5", "DEAL-1", "SYNC-2"],
@@ -848,8 +896,9 @@ def _associations(
     *,
     links: tuple[pd.DataFrame, pd.DataFrame],
     existing: tuple[pd.DataFrame, pd.DataFrame],
-) -> tuple[list[pd.DataFrame], pd.DataFrame]:
-    """DEAL-6 (contact roles <-> deal-contact associations) and DEAL-7 (deal -> Account's company).
+) -> tuple[list[pd.DataFrame], DealContactChanges]:
+    """DEAL-6 (contact roles <-> deal-contact associations, :mod:`~crm_sync.rules.deal_contacts`)
+    and DEAL-7 (deal -> Account's company).
 
     ``links``: (contact links, account links); ``existing``: the staged deal -> contact and
     deal -> company associations.
@@ -870,46 +919,20 @@ def _associations(
     ).dropna()
     ocr = inputs.sf_opportunity_contact_role
     roles = pd.DataFrame(
-        {"sf_key": as_text(column(ocr, "OpportunityId")), "contact_sf": as_text(column(ocr, "ContactId"))}
-    )[alive(ocr).to_numpy()].dropna()
-
-    # OCR -> association.
-    wanted = roles.merge(sync_pairs[["sf_key", "hs_key"]], on="sf_key").merge(contacts, on="contact_sf")
-    wanted = wanted.drop_duplicates(["hs_key", "contact_hs"]).reset_index(drop=True)
-    new_assoc = _anti_join(wanted, ["hs_key", "contact_hs"], existing_assoc, ["from_id", "to_id"])
-    if not new_assoc.empty:
-        plans.append(
-            _assoc_rows(
-                from_ids=new_assoc["hs_key"],
-                to_type="contacts",
-                to_ids=new_assoc["contact_hs"],
-                type_id=ASSOC_DEAL_TO_CONTACT,
-                source_id=new_assoc["sf_key"],
-                rule="DEAL-6",
-            )
-        )
-    # association -> OCR.
-    from_hs = existing_assoc.rename(columns={"from_id": "hs_key", "to_id": "contact_hs"})
-    from_hs = from_hs.merge(sync_pairs[["sf_key", "hs_key"]], on="hs_key").merge(contacts, on="contact_hs")
-    from_hs = from_hs.drop_duplicates(["sf_key", "contact_sf"]).reset_index(drop=True)
-    new_roles = _anti_join(from_hs, ["sf_key", "contact_sf"], roles, ["sf_key", "contact_sf"])
-    if not new_roles.empty:
-        plans.append(
-            plan_rows(
-                target="salesforce",
-                obj="OpportunityContactRole",
-                action="create",
-                values=pd.DataFrame(
-                    {
-                        "OpportunityId": new_roles["sf_key"].astype(object),
-                        "ContactId": new_roles["contact_sf"].astype(object),
-                    }
-                ),
-                source_id=new_roles["hs_key"],
-                rules=["DEAL-6"],
-                keep_empty=True,
-            )
-        )
+        {
+            "role_id": as_text(column(ocr, "Id")),
+            "sf_key": as_text(column(ocr, "OpportunityId")),
+            "contact_sf": as_text(column(ocr, "ContactId")),
+        }
+    )[alive(ocr).to_numpy()].dropna(subset=["sf_key", "contact_sf"])
+    changes = deal_contact_changes(
+        roles,
+        existing_assoc.rename(columns={"from_id": "hs_key", "to_id": "contact_hs"}),
+        sync_pairs,
+        contacts,
+        inputs.association_snapshot,
+    )
+    plans.extend(_deal_contact_rows(changes))
     # DEAL-7: deals from Salesforce -> the Account's company, when company sync is on.
     if config.companies_sync and not account_links.empty:
         companies = account_companies(account_links, "company")
@@ -929,13 +952,59 @@ def _associations(
                     rule="DEAL-7",
                 )
             )
-    new_pairs = pd.DataFrame(
-        {
-            "deal_key": new_assoc["hs_key"].astype(object),
-            "contact_key": new_assoc["contact_hs"].astype(object),
-        }
+    return plans, changes
+
+
+def _deal_contact_rows(changes: DealContactChanges) -> list[pd.DataFrame]:
+    """DEAL-6 plan rows: associations and roles created, roles deleted, associations removed."""
+    added, roles, gone_roles, gone = (
+        changes.create_associations,
+        changes.create_roles,
+        changes.delete_roles,
+        changes.delete_associations,
     )
-    return plans, new_pairs
+    return [
+        _assoc_rows(
+            from_ids=added["hs_key"],
+            to_type="contacts",
+            to_ids=added["contact_hs"],
+            type_id=ASSOC_DEAL_TO_CONTACT,
+            source_id=added["sf_key"],
+            rule="DEAL-6",
+        ),
+        plan_rows(
+            target=Target.SALESFORCE,
+            object="OpportunityContactRole",
+            action=Action.CREATE,
+            values=pd.DataFrame(
+                {
+                    "OpportunityId": roles["sf_key"].astype(object),
+                    "ContactId": roles["contact_sf"].astype(object),
+                }
+            ),
+            source_id=roles["hs_key"],
+            rules=["DEAL-6"],
+            keep_empty=True,
+        ),
+        plan_rows(
+            target=Target.SALESFORCE,
+            object="OpportunityContactRole",
+            action=Action.DELETE,
+            count=len(gone_roles),
+            source_id=gone_roles["hs_key"],
+            target_id=gone_roles["role_id"],
+            rules=["DEAL-6"],
+        ),
+        _assoc_rows(
+            from_ids=gone["hs_key"],
+            to_type="contacts",
+            to_ids=gone["contact_hs"],
+            type_id=ASSOC_DEAL_TO_CONTACT,
+            source_id=gone["sf_key"],
+            rule="DEAL-6",
+            action=Action.DELETE,
+        ),
+    ]
 
 
 def _anti_join(left: pd.DataFrame, on: list[str], right: pd.DataFrame, right_on: list[str]) -> pd.DataFrame:

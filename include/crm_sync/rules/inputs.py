@@ -33,6 +33,8 @@ class RuleInputs:
     against.
     ``imported``: columns ``object`` (SF object name), ``sf_id`` — pre-existing SF records
     imported by a backfill (ACC-2, DEAL-9).
+    ``association_snapshot``: the last-synced DEAL-6 deal-contact pairs
+    (:data:`~crm_sync.rules.deal_contacts.ASSOCIATION_SNAPSHOT_COLUMNS`).
     """
 
     now: datetime
@@ -54,3 +56,4 @@ class RuleInputs:
     links: pd.DataFrame = field(default_factory=_empty)
     snapshot: pd.DataFrame = field(default_factory=_empty)
     imported: pd.DataFrame = field(default_factory=_empty)
+    association_snapshot: pd.DataFrame = field(default_factory=_empty)

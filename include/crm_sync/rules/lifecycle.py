@@ -22,10 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crm_sync.plan import concat_plans
-from crm_sync.rules._common import alive, associations
-from crm_sync.rules.merge import plan_rows
+from crm_sync.plan import Action, Target, concat_plans, plan_rows
 from crm_sync.rules.normalize import as_text, column
+from crm_sync.rules.staged import alive, associations
 
 STAGE_ORDER: tuple[str, ...] = (
     "subscriber",
@@ -113,9 +112,9 @@ def _raise_stages(
         }
     )
     plan = plan_rows(
-        target="hubspot",
-        obj=obj,
-        action="update",
+        target=Target.HUBSPOT,
+        object=obj,
+        action=Action.UPDATE,
         values=pd.DataFrame({"lifecyclestage": changes["desired"]}),
         target_id=changes["record_id"],
         rules=[rule],

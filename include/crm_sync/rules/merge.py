@@ -11,9 +11,8 @@ that equals it did not (SYNC-3). Values are compared in a canonical form per val
 (dates, numbers, stripped text, ``None`` == ``""``) so that two spellings of one value never
 look like a change and never cause a write (SYNC-4).
 
-This module also holds the small plumbing every rule family shares when it turns column-wise
-decisions into plan rows (:func:`plan_rows`), and the reference convention for records created
-in the same plan (:func:`created_ref`).
+Column-wise writes become plan rows through :func:`crm_sync.plan.plan_rows`
+(:func:`writes_to_plan`).
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -30,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from crm_sync.catalog import FieldType, stream
-from crm_sync.plan import PLAN_COLUMNS, empty_plan
+from crm_sync.plan import Action, Target, empty_plan, json_safe, plan_rows
 from crm_sync.rules.normalize import as_text, as_timestamp, column, first_present
 from crm_sync.rules.owners import OwnerMap, unmapped_owner_skips
 from crm_sync.settings import FieldMapping, MappingRule
@@ -40,35 +39,8 @@ ValueKind = Literal["string", "email", "url", "number", "date", "datetime", "boo
 #: Columns of the snapshot frame (RuleInputs.snapshot) and of the rows :class:`MergeResult` emits.
 SNAPSHOT_COLUMNS: tuple[str, ...] = ("object", "sf_id", "hs_id", "sf_field", "hs_field", "value", "synced_at")
 
-#: Prefix of a reference to a record created by a ``create`` row of the same plan (see
-#: :func:`created_ref`).
-REF_PREFIX = "@"
 
-
-# --------------------------------------------------------------------------- references
-
-
-def created_ref(obj: str, source_id: str) -> str:
-    """A placeholder id for the record that the plan's ``create`` row (``obj``, ``source_id``) makes.
-
-    Rows that need the id of a record created in the same run (a deal association for a deal
-    created from an Opportunity, a stage of a pipeline created this run, an Opportunity contact
-    role of an Opportunity created from a deal) carry ``"@<object>:<source_id>"`` instead of
-    the id. The loader resolves it with the id the create returned (or the link stored for
-    it). Keeping them in one plan makes one application of the plan reach the fixed point, so
-    a re-run plans nothing (SYNC-4).
-    """
-    return f"{REF_PREFIX}{obj}:{source_id}"
-
-
-def created_refs(obj: str, source_ids: pd.Series) -> pd.Series:
-    """Vectorized :func:`created_ref`."""
-    return (f"{REF_PREFIX}{obj}:" + source_ids.astype("str")).astype(object)
-
-
-def is_ref(values: pd.Series) -> pd.Series:
-    """True where a value is a :func:`created_ref` placeholder."""
-    return text(values).str.startswith(REF_PREFIX).fillna(False).astype(bool)
+# --------------------------------------------------------------------------- ids
 
 
 def text(values: pd.Series) -> pd.Series:
@@ -158,23 +130,6 @@ def same(left: pd.Series, right: pd.Series) -> np.ndarray:
     equal = (left == right).to_numpy(dtype=bool, na_value=False)
     both_blank = left.isna().to_numpy() & right.isna().to_numpy()
     return np.asarray(equal | both_blank, dtype=bool)
-
-
-def json_safe(values: pd.Series) -> np.ndarray:
-    """An object array of plain Python scalars (None for missing) that ``json.dumps`` accepts.
-
-    Plan ``fields`` are persisted as JSON and printed by ``crm-sync plan``: NaN is not valid
-    JSON and timestamps are not serializable, so every value written into a plan row goes
-    through here (datetimes become ISO 8601 UTC text with milliseconds).
-    """
-    if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        values = (values.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z").where(values.notna())
-    arr = np.asarray(values.to_numpy(dtype=object), dtype=object)
-    missing = np.asarray(pd.isna(arr), dtype=bool)
-    if missing.any():
-        arr = arr.copy()
-        arr[missing] = None
-    return arr
 
 
 def format_for(
@@ -409,14 +364,20 @@ def merge_fields(
         snap_key = canonical(snap_raw.reset_index(drop=True), f.kind)
         write_hs, write_sf, by_time = _side_wins(f.rule, sf_key, hs_key, snap_key, sf_later_or_tie)
         blocked = np.zeros(len(pairs), dtype=bool)
+        # A blocked cell keeps the target's current value as its last-synced value: the
+        # disagreement is then stable (the winner still "changed", the target did not), instead
+        # of flipping to the target once a write to another field makes it the later record.
+        kept = snap_key.copy()
         if f.hs_writable is not None:
             ok = f.hs_writable.to_numpy(dtype=bool, na_value=False)
             blocked_cells[f"hubspot:{f.hs_field}"] = np.flatnonzero(write_hs & ~ok)
+            kept = kept.where(~pd.Series(write_hs & ~ok), hs_key)
             blocked |= write_hs & ~ok
             write_hs &= ok
         if f.sf_writable is not None:
             ok = f.sf_writable.to_numpy(dtype=bool, na_value=False)
             blocked_cells[f"salesforce:{f.sf_field}"] = np.flatnonzero(write_sf & ~ok)
+            kept = kept.where(~pd.Series(write_sf & ~ok), sf_key)
             blocked |= write_sf & ~ok
             write_sf &= ok
         rules = (*RULE_IDS[f.rule], *f.rules)
@@ -430,8 +391,8 @@ def merge_fields(
         # mistaking the untouched side for a change.
         post_sf = sf_key.where(~pd.Series(write_sf), hs_key)
         post_hs = hs_key.where(~pd.Series(write_hs), sf_key)
-        resolved = post_sf
-        stale = ~same(resolved, snap_key) & ~blocked & same(post_sf, post_hs)
+        resolved = post_sf.where(~pd.Series(blocked), kept)
+        stale = ~same(resolved, snap_key) & (blocked | same(post_sf, post_hs))
         if rule_writes_back(f.rule) and stale.any():
             pos = np.flatnonzero(stale)
             snapshot_parts.append(
@@ -636,108 +597,10 @@ def changed_mask(desired: pd.Series, current: pd.Series, kind: ValueKind) -> np.
 # --------------------------------------------------------------------------- plan rows
 
 
-def plan_rows(
-    *,
-    target: str,
-    obj: str,
-    action: str,
-    values: pd.DataFrame,
-    mask: pd.DataFrame | None = None,
-    source_id: pd.Series | None = None,
-    target_id: pd.Series | None = None,
-    rules: Sequence[str] = (),
-    column_rules: Mapping[str, Sequence[str]] | None = None,
-    reason: pd.Series | str | None = None,
-    keep_empty: bool = False,
-    row_rules: Mapping[str, np.ndarray | pd.Series] | None = None,
-    run_id: str = "",
-) -> pd.DataFrame:
-    """Column-wise decisions -> plan rows (:data:`crm_sync.plan.PLAN_COLUMNS`), vectorized.
-
-    ``values`` holds one column per target field (JSON-safe or convertible), ``mask`` which
-    cells to write (default: the non-blank ones). A row is emitted when it writes any field, or
-    always with ``keep_empty`` (creates, deletes, skips). Each row's ``rules`` are ``rules``
-    plus the ``column_rules`` of the fields it writes, so an update names exactly the rules
-    that changed it, plus each ``row_rules`` id whose mask is True for the row (a condition
-    that is not a field, e.g. DEAL-9 for an Opportunity older than sync enabled at). Rows
-    sharing a mask pattern are built together: the number of Python
-    operations is per field written, not per cell compared.
-    """
-    n = len(values)
-    if n == 0:
-        return empty_plan()
-    cols = list(values.columns)
-    if mask is None:
-        mask = values.notna()
-    m = mask.reindex(columns=cols, fill_value=False).to_numpy(dtype=bool) if cols else np.zeros((n, 0), bool)
-    emit = np.ones(n, dtype=bool) if keep_empty else m.any(axis=1)
-    positions = np.flatnonzero(emit)
-    if len(positions) == 0:
-        return empty_plan()
-    safe = {c: json_safe(values[c]) for c in cols}
-    fields_out = np.empty(len(positions), dtype=object)
-    rules_out = np.empty(len(positions), dtype=object)
-    col_rules = column_rules or {}
-    extra = list((row_rules or {}).items())
-    flags = [
-        np.asarray(pd.Series(mask_).to_numpy(dtype=bool, na_value=False))[positions] for _, mask_ in extra
-    ]
-    sub_mask = np.column_stack([m[positions], *flags]) if flags else m[positions]
-    width = sub_mask.shape[1]
-    if width > 63:  # pragma: no cover - more than 63 fields per object is not configured
-        raise ValueError("plan_rows supports at most 63 fields and row rules per row")
-    weights = (1 << np.arange(width, dtype=np.uint64)).astype(np.uint64)
-    codes = (
-        (sub_mask.astype(np.uint64) * weights).sum(axis=1) if width else np.zeros(len(positions), np.uint64)
-    )
-    for code in np.unique(codes):
-        at = np.flatnonzero(codes == code)
-        names = [c for j, c in enumerate(cols) if (int(code) >> j) & 1]
-        flagged = [rule for j, (rule, _) in enumerate(extra) if (int(code) >> (len(cols) + j)) & 1]
-        rows_pos = positions[at]
-        columns = [safe[c][rows_pos] for c in names]
-        fields_out[at] = (
-            [dict(zip(names, vals, strict=True)) for vals in zip(*columns, strict=True)]
-            if names
-            else [{} for _ in range(len(at))]
-        )
-        these_rules = list(
-            dict.fromkeys([*rules, *(r for c in names for r in col_rules.get(c, ())), *flagged])
-        )
-        block = np.empty(len(at), dtype=object)
-        block.fill(these_rules)  # one list object per pattern; rows share it (read-only by contract)
-        rules_out[at] = block
-    reasons: Any = (
-        json_safe(reason.reset_index(drop=True))[positions] if isinstance(reason, pd.Series) else reason
-    )
-    frame = pd.DataFrame(
-        {
-            "run_id": run_id,
-            "target": target,
-            "object": obj,
-            "action": action,
-            "source_id": _ids(source_id, positions),
-            "target_id": _ids(target_id, positions),
-            "fields": fields_out,
-            "rules": rules_out,
-            "reason": reasons,
-        },
-        columns=list(PLAN_COLUMNS),
-        dtype=object,  # plan cells are None when empty, never NaN (pandas would infer ``str``)
-    )
-    return frame
-
-
-def _ids(ids: pd.Series | None, positions: np.ndarray) -> Any:
-    if ids is None:
-        return None
-    return json_safe(text(ids.reset_index(drop=True)))[positions]
-
-
 def writes_to_plan(
     writes: Writes,
     *,
-    target: str,
+    target: Target,
     obj: str,
     target_id: pd.Series,
     source_id: pd.Series | None = None,
@@ -749,8 +612,8 @@ def writes_to_plan(
         return empty_plan()
     return plan_rows(
         target=target,
-        obj=obj,
-        action="update",
+        object=obj,
+        action=Action.UPDATE,
         values=writes.values.reset_index(drop=True),
         mask=writes.mask.reset_index(drop=True),
         source_id=source_id,
@@ -815,7 +678,7 @@ def owner_skips(
         to_hubspot = target == "hubspot"
         parts.append(
             unmapped_owner_skips(
-                target="hubspot" if to_hubspot else "salesforce",
+                target=Target.HUBSPOT if to_hubspot else Target.SALESFORCE,
                 object=hs_object if to_hubspot else sf_object,
                 target_ids=(p["hs_id"] if to_hubspot else p["sf_id"]).iloc[positions],
                 source_ids=(p["sf_id"] if to_hubspot else p["hs_id"]).iloc[positions],

@@ -26,9 +26,9 @@ from typing import Literal
 
 import pandas as pd
 
-from crm_sync.plan import Target
-from crm_sync.rules._common import alive, plan_rows
+from crm_sync.plan import Action, Target, plan_rows
 from crm_sync.rules.normalize import as_bool, as_text, column, normalize_emails
+from crm_sync.rules.staged import alive
 
 NewRecordObject = Literal["Lead", "Contact", "Account", "Opportunity"]
 
@@ -275,10 +275,10 @@ def _ambiguity_rows(
     candidates_sf = active.groupby("email")["sf_user_id"].agg(sorted)
     bad_owners = owners[ambiguous_sf]
     rows_sf = plan_rows(
-        len(bad_owners),
-        target="salesforce",
+        count=len(bad_owners),
+        target=Target.SALESFORCE,
         object="User",
-        action="quarantine",
+        action=Action.QUARANTINE,
         rules=["OWN-1", "OWN-5"],
         source_id=bad_owners["hs_owner_id"],
         fields=[{"Email": e, "candidate_user_ids": list(candidates_sf[e])} for e in bad_owners["email"]],
@@ -295,10 +295,10 @@ def _ambiguity_rows(
     candidates_hs = live_owners.groupby("email")["hs_owner_id"].agg(sorted)
     bad_users = users[ambiguous_hs]
     rows_hs = plan_rows(
-        len(bad_users),
-        target="salesforce",
+        count=len(bad_users),
+        target=Target.SALESFORCE,
         object="User",
-        action="quarantine",
+        action=Action.QUARANTINE,
         rules=["OWN-5"],
         target_id=bad_users["sf_user_id"],
         fields=[{"Email": e, "candidate_owner_ids": list(candidates_hs[e])} for e in bad_users["email"]],
@@ -449,10 +449,10 @@ def unmapped_owner_skips(
     bad = values.notna() & why.notna()
     reason = f"{rule}: {side} " + values[bad] + " not written: " + why[bad]
     return plan_rows(
-        int(bad.sum()),
+        count=int(bad.sum()),
         target=target,
         object=object,
-        action="skip",
+        action=Action.SKIP,
         rules=[rule],
         source_id=as_text(source_ids)[bad],
         target_id=as_text(target_ids)[bad],

@@ -28,10 +28,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crm_sync.plan import PLAN_COLUMNS, check_plan, concat_plans, empty_plan
+from crm_sync.plan import PLAN_COLUMNS, Target, check_plan, concat_plans, created_refs, empty_plan, json_safe
 from crm_sync.rules import accounts as account_rules
 from crm_sync.rules import contacts as contact_rules
 from crm_sync.rules import owners as owner_rules
+from crm_sync.rules.deal_contacts import ASSOCIATION_SNAPSHOT_COLUMNS, PLANNED_ASSOCIATION_SNAPSHOT_TABLE
 from crm_sync.rules.deals import DEAL_CONTACT_COLUMNS, DEAL_STATE_COLUMNS
 from crm_sync.rules.deals import plan_deals as deal_rules
 from crm_sync.rules.inputs import RuleInputs
@@ -39,8 +40,6 @@ from crm_sync.rules.lifecycle import plan_lifecycle
 from crm_sync.rules.merge import (
     SNAPSHOT_COLUMNS,
     align_pairs,
-    created_refs,
-    json_safe,
     mapped_fields,
     merge_fields,
     modified_at,
@@ -51,7 +50,7 @@ from crm_sync.rules.merge import (
 from crm_sync.rules.normalize import as_bool, as_text, column
 from crm_sync.rules.pipelines import PIPELINE_COLUMNS, STAGE_COLUMNS
 from crm_sync.rules.pipelines import name_pipelines as pipeline_rules
-from crm_sync.rules.rollups import plan_rollups
+from crm_sync.rules.rollups import DIFFERENCE_COLUMNS, plan_rollups
 from crm_sync.settings import SyncConfig
 
 Frames = dict[str, pd.DataFrame]
@@ -70,7 +69,12 @@ STAGES: tuple[str, ...] = (
 STAGE_OUTPUTS: dict[str, tuple[str, ...]] = {
     "match_contacts": ("rule_contact_pairs", "rule_contact_qualifies", "rule_plan_contacts"),
     "assign_owners": ("rule_owner_hs", "rule_owner_sf", "rule_owner_meta", "rule_plan_owners"),
-    "dedup_accounts": ("rule_account_groups", "rule_account_pairs", "rule_plan_accounts"),
+    "dedup_accounts": (
+        "rule_account_groups",
+        "rule_possible_duplicates",
+        "rule_account_pairs",
+        "rule_plan_accounts",
+    ),
     "name_pipelines": ("rule_pipelines", "rule_pipeline_stages", "rule_plan_pipelines"),
     "plan_deals": (
         "rule_deal_state",
@@ -79,9 +83,16 @@ STAGE_OUTPUTS: dict[str, tuple[str, ...]] = {
         "rule_currency",
         "rule_deal_snapshot",
         "rule_deal_conflicts",
+        PLANNED_ASSOCIATION_SNAPSHOT_TABLE,
         "rule_plan_deals",
     ),
-    "compute_rollups": ("rule_rollups", "rule_currency_flags", "rule_lifecycle", "rule_plan_rollups"),
+    "compute_rollups": (
+        "rule_rollups",
+        "rule_rollup_differences",
+        "rule_currency_flags",
+        "rule_lifecycle",
+        "rule_plan_rollups",
+    ),
     "build_plan": ("rule_snapshot", "rule_conflicts", "rule_plan"),
 }
 #: Tables of earlier stages each stage reads.
@@ -118,6 +129,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "rule_owner_sf": ("sf_user_id", "email", "active", "hs_owner_id", "problem"),
     "rule_owner_meta": ("integration_user_id", "integration_user_email", "integration_problem"),
     "rule_account_groups": account_rules.DEDUP_GROUP_COLUMNS,
+    "rule_possible_duplicates": account_rules.POSSIBLE_DUPLICATE_COLUMNS,
     "rule_account_pairs": account_rules.ACCOUNT_PAIR_COLUMNS,
     "rule_pipelines": PIPELINE_COLUMNS,
     "rule_pipeline_stages": STAGE_COLUMNS,
@@ -127,6 +139,8 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "rule_currency": ("multi_currency", "currencies"),
     "rule_deal_snapshot": SNAPSHOT_COLUMNS,
     "rule_deal_conflicts": ("object", "sf_id", "hs_id", "sf_field", "hs_field", "winner"),
+    "rule_rollup_differences": DIFFERENCE_COLUMNS,
+    PLANNED_ASSOCIATION_SNAPSHOT_TABLE: ASSOCIATION_SNAPSHOT_COLUMNS,
     "rule_snapshot": SNAPSHOT_COLUMNS,
     "rule_conflicts": ("object", "sf_id", "hs_id", "sf_field", "hs_field", "winner"),
 }
@@ -261,6 +275,7 @@ def dedup_accounts(inputs: RuleInputs, config: SyncConfig, tables: Mapping[str, 
     result = account_rules.plan_accounts(inputs, config, owners, contacts, dedup)
     return {
         "rule_account_groups": result.dedup.groups,
+        "rule_possible_duplicates": result.dedup.possible,
         "rule_account_pairs": result.pairs,
         "rule_plan_accounts": result.plan,
     }
@@ -302,6 +317,7 @@ def plan_deals(inputs: RuleInputs, config: SyncConfig, tables: Mapping[str, pd.D
         "rule_currency": currency,
         "rule_deal_snapshot": result.snapshot,
         "rule_deal_conflicts": result.conflicts,
+        PLANNED_ASSOCIATION_SNAPSHOT_TABLE: result.association_snapshot,
         "rule_plan_deals": result.plan,
     }
 
@@ -317,7 +333,9 @@ def _stage_frame(stages: pd.DataFrame) -> pd.DataFrame:
 
 
 def compute_rollups(inputs: RuleInputs, config: SyncConfig, tables: Mapping[str, pd.DataFrame]) -> Frames:
-    """ROLL-1..ROLL-7 and ACC-7: rollups and lifecycle stages from the post-plan deal state."""
+    """ROLL-1..ROLL-7 and ACC-7 from the post-plan deal state: the rollups HubSpot should show
+    (expected values and differences, never written: HubSpot calculates them) and the
+    lifecycle stage rows (written)."""
     deals = _frame(tables, "rule_deal_state").copy()
     if not deals.empty:
         deals["is_won"] = as_bool(column(deals, "is_won"))
@@ -342,9 +360,10 @@ def compute_rollups(inputs: RuleInputs, config: SyncConfig, tables: Mapping[str,
     )
     return {
         "rule_rollups": rollups.rollups,
+        "rule_rollup_differences": rollups.differences,
         "rule_currency_flags": rollups.currency_flags,
         "rule_lifecycle": lifecycle.changes,
-        "rule_plan_rollups": concat_plans([rollups.plan, lifecycle.plan]),
+        "rule_plan_rollups": lifecycle.plan,
     }
 
 
@@ -362,10 +381,12 @@ class PlanResult:
 
     plan: pd.DataFrame
     account_groups: pd.DataFrame
+    possible_duplicates: pd.DataFrame
     owner_map: pd.DataFrame
     pipelines: pd.DataFrame
     pipeline_stages: pd.DataFrame
     rollups: pd.DataFrame
+    rollup_differences: pd.DataFrame
     currency_flags: pd.DataFrame
     lifecycle: pd.DataFrame
     cleared_links: pd.DataFrame
@@ -454,13 +475,17 @@ def merge_linked_pairs(
                 writes.mask[name] = writes.mask[name].to_numpy(dtype=bool) & owner_pairs
         plans.append(
             writes_to_plan(
-                result.hubspot, target="hubspot", obj=hs_object, target_id=p["hs_id"], source_id=p["sf_id"]
+                result.hubspot,
+                target=Target.HUBSPOT,
+                obj=hs_object,
+                target_id=p["hs_id"],
+                source_id=p["sf_id"],
             )
         )
         plans.append(
             writes_to_plan(
                 result.salesforce,
-                target="salesforce",
+                target=Target.SALESFORCE,
                 obj=sf_object,
                 target_id=p["sf_id"],
                 source_id=p["hs_id"],
@@ -597,10 +622,12 @@ def assemble_plan(
     return PlanResult(
         plan=plan,
         account_groups=_frame(tables, "rule_account_groups"),
+        possible_duplicates=_frame(tables, "rule_possible_duplicates"),
         owner_map=owner_map,
         pipelines=_frame(tables, "rule_pipelines"),
         pipeline_stages=_frame(tables, "rule_pipeline_stages"),
         rollups=_frame(tables, "rule_rollups"),
+        rollup_differences=_frame(tables, "rule_rollup_differences"),
         currency_flags=_frame(tables, "rule_currency_flags"),
         lifecycle=_frame(tables, "rule_lifecycle"),
         cleared_links=_frame(tables, "rule_cleared_links"),

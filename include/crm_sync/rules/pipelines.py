@@ -39,16 +39,16 @@ Plan rows (target ``hubspot``, object ``pipelines``, rules ``["DEAL-2"]``):
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from crm_sync.plan import concat_plans, empty_plan
-from crm_sync.rules._common import alive, link_pairs
+from crm_sync.plan import Action, Target, concat_plans, created_ref, created_refs, empty_plan, plan_rows
 from crm_sync.rules.inputs import RuleInputs
-from crm_sync.rules.merge import created_ref, created_refs, plan_rows
 from crm_sync.rules.normalize import as_bool, as_text, column
+from crm_sync.rules.staged import alive, link_pairs
 
 STANDARD_KEY = "__standard__"
 STANDARD_LABEL = "Salesforce - Standard pipeline"
@@ -62,7 +62,7 @@ PIPELINE_COLUMNS: tuple[str, ...] = (
     "record_type_id",  # the record type Id (None for the standard pipeline)
     "label",  # desired HubSpot label
     "hs_pipeline_id",  # existing pipeline id, or "@pipelines:<key>" when created by this plan
-    "status",  # linked | adopted | created
+    "status",  # linked | inherited (a retired key's pipeline) | adopted (by label) | created
 )
 #: The stage map (one row per synced pipeline and Salesforce stage); persisted as
 #: ``rule_pipeline_stages``.
@@ -168,9 +168,12 @@ def name_pipelines(inputs: RuleInputs) -> PipelinesResult:
     """DEAL-2: the synced pipelines and stages, and the plan rows that create/rename/link them.
 
     See the module docstring for the stable key. Pipelines: a key's linked pipeline (when it
-    still exists, i.e. is not archived) is kept and renamed if its label differs; otherwise an
-    unlinked pipeline with the desired label is adopted; otherwise one is created with all
-    stages. Stages: every active Salesforce stage missing (by label) from an existing synced
+    still exists, i.e. is not archived) is kept and renamed if its label differs; otherwise it
+    inherits the pipeline of a key no longer wanted that it stood for (:func:`_heirs`: the
+    standard pipeline <-> the record type, when record types are added or removed), renamed,
+    with a ``link`` row so the loader stores the new key; otherwise an unlinked pipeline with
+    the desired label is adopted; otherwise one is created with all stages.
+    Stages: every active Salesforce stage missing (by label) from an existing synced
     pipeline is created. Nothing is deleted: pipelines and stages of retired record types and
     stages stay in HubSpot, only unsynced.
     """
@@ -218,6 +221,7 @@ def name_pipelines(inputs: RuleInputs) -> PipelinesResult:
     current_label = dict(zip(existing["hs_pipeline_id"], existing["hs_label"], strict=True))
 
     # One entry per desired pipeline (a handful): plain Python is clearer than frames here.
+    heirs = _heirs(desired, key_to_id, opps)
     ids: list[str] = []
     status: list[str] = []
     desired_keys = _label_key(desired["label"]).tolist()
@@ -225,6 +229,9 @@ def name_pipelines(inputs: RuleInputs) -> PipelinesResult:
         if key in key_to_id:
             ids.append(key_to_id[key])
             status.append("linked")
+        elif key in heirs:
+            ids.append(heirs[key])
+            status.append("inherited")
         elif lab in label_to_id:
             ids.append(label_to_id.pop(lab))
             status.append("adopted")
@@ -239,6 +246,34 @@ def name_pipelines(inputs: RuleInputs) -> PipelinesResult:
     stage_map = _stage_map(pipelines, stages, inputs.hs_pipeline_stage)
     plan = _plan(pipelines, stage_map, current_label, existing)
     return PipelinesResult(pipelines=pipelines, stages=stage_map, plan=plan)
+
+
+def _heirs(desired: pd.DataFrame, key_to_id: dict[str, str], opps: pd.DataFrame) -> dict[str, str]:
+    """DEAL-2: pipelines whose key is no longer desired, handed to the key they stood for.
+
+    Going from one record type to two, ``Salesforce - Standard pipeline`` stood for the record
+    type its Opportunities carry (the most common one; ties and no Opportunities: the lowest
+    record type Id, the oldest): that record type inherits it, renamed, and its deals stay.
+    Going back to one record type (or none), the standard pipeline inherits the pipeline of the
+    record type most live Opportunities carry (ties: the lowest Id). Returns
+    desired key -> inherited pipeline id, for desired keys without a pipeline of their own.
+    """
+    wanted = list(desired["pipeline_key"])
+    orphans = [k for k in wanted if k not in key_to_id]
+    stale = {k: pid for k, pid in key_to_id.items() if k not in set(wanted)}
+    if not orphans or not stale:
+        return {}
+    counts = as_text(column(opps, "RecordTypeId")).value_counts()
+    heirs: dict[str, str] = {}
+    if STANDARD_KEY in stale:
+        rts = [k for k in orphans if k != STANDARD_KEY]
+        if rts:
+            best = sorted(rts, key=lambda k: (-int(counts.get(k, 0)), k))[0]
+            heirs[best] = stale.pop(STANDARD_KEY)
+    if STANDARD_KEY in orphans and stale:
+        best = sorted(stale, key=lambda k: (-int(counts.get(k, 0)), k))[0]
+        heirs[STANDARD_KEY] = stale.pop(best)
+    return heirs
 
 
 def _stage_map(
@@ -298,22 +333,22 @@ def _plan(
         )
         parts.append(
             plan_rows(
-                target="hubspot",
-                obj="pipelines",
-                action="create",
+                target=Target.HUBSPOT,
+                object="pipelines",
+                action=Action.CREATE,
                 values=values,
                 source_id=created["pipeline_key"],
                 rules=RULES,
                 keep_empty=True,
             )
         )
-    adopted = pipelines[pipelines["status"] == "adopted"].reset_index(drop=True)
+    adopted = pipelines[pipelines["status"].isin(["adopted", "inherited"])].reset_index(drop=True)
     if not adopted.empty:
         parts.append(
             plan_rows(
-                target="hubspot",
-                obj="pipelines",
-                action="link",
+                target=Target.HUBSPOT,
+                object="pipelines",
+                action=Action.LINK,
                 values=pd.DataFrame(index=adopted.index),
                 source_id=adopted["pipeline_key"],
                 target_id=adopted["hs_pipeline_id"],
@@ -329,9 +364,9 @@ def _plan(
             sub = present[renamed].reset_index(drop=True)
             parts.append(
                 plan_rows(
-                    target="hubspot",
-                    obj="pipelines",
-                    action="update",
+                    target=Target.HUBSPOT,
+                    object="pipelines",
+                    action=Action.UPDATE,
                     values=pd.DataFrame({"label": sub["label"]}),
                     source_id=sub["pipeline_key"],
                     target_id=sub["hs_pipeline_id"],
@@ -358,9 +393,9 @@ def _plan(
             )
             parts.append(
                 plan_rows(
-                    target="hubspot",
-                    obj="pipelines",
-                    action="create",
+                    target=Target.HUBSPOT,
+                    object="pipelines",
+                    action=Action.CREATE,
                     values=values,
                     source_id=missing["pipeline_key"].astype("str")
                     + "/"
@@ -372,12 +407,17 @@ def _plan(
     return concat_plans(parts) if parts else empty_plan()
 
 
-def stage_lookup(stage_map: pd.DataFrame, hs_pipeline_stage: pd.DataFrame) -> pd.DataFrame:
+def stage_lookup(
+    stage_map: pd.DataFrame, hs_pipeline_stage: pd.DataFrame, retired: Collection[str] = ()
+) -> pd.DataFrame:
     """Every known HubSpot stage id with its pipeline and outcome: ``hs_stage_id, hs_pipeline_id,
     stage_api_name (NA outside synced pipelines), is_closed, is_won``.
 
     Synced stages come from the stage map (created ones by reference); stages of other pipelines
     from HubSpot's metadata, where won means closed with probability 1 (HubSpot's own test).
+    Stages of ``retired`` pipelines (crm-sync pipelines of a record type no longer synced) keep
+    their ``stage_api_name`` by label, as crm-sync created them, so a deal moving out of one
+    to its record type's pipeline (DEAL-2) keeps its stage.
     Used to read a deal's outcome (ROLL-3..5, ROLL-7) and to map ``dealstage`` to ``StageName``.
     """
     synced = pd.DataFrame(
@@ -408,6 +448,15 @@ def stage_lookup(stage_map: pd.DataFrame, hs_pipeline_stage: pd.DataFrame) -> pd
         }
     )
     other = other[alive(st).to_numpy() & other["hs_stage_id"].notna().to_numpy()]
+    if retired and not stage_map.empty:
+        by_label = stage_map.assign(_label=_label_key(stage_map["stage_label"])).drop_duplicates("_label")
+        api = (
+            _label_key(column(st, "label"))
+            .loc[other.index]
+            .map(by_label.set_index("_label")["stage_api_name"])
+        )
+        keep = other["hs_pipeline_id"].isin(set(retired)).to_numpy(dtype=bool)
+        other["stage_api_name"] = api.where(keep, None).astype(object)
     other = other[
         ~other.set_index(["hs_pipeline_id", "hs_stage_id"]).index.isin(
             synced.set_index(["hs_pipeline_id", "hs_stage_id"]).index

@@ -1,11 +1,16 @@
-"""ROLL-1..ROLL-6: deal rollups on HubSpot contacts and companies, and DEAL-8's currency flags.
+"""ROLL-1..ROLL-6: the deal rollups HubSpot should show on contacts and companies, and DEAL-8's
+currency flags.
+
+HubSpot calculates these properties itself from the associated deals and rejects writes to
+them (read-only), so crm-sync never plans them: it computes what HubSpot should show once the
+plan is loaded (``rule_rollups``) and lists where the staged HubSpot values differ
+(``rule_rollup_differences``) for the quality report.
 
 Rollups are computed from scratch on every run from the *post-plan* deal state
 (:data:`~crm_sync.rules.deals.DEAL_STATE_COLUMNS`: live deals with this plan's writes applied,
 plus the deals it creates) and from all current associations, never incrementally: a deleted
 deal or a removed association simply is not in the input any more, so it drops out (ROLL-6).
-Using the post-plan state makes one application of the plan a fixed point: the next run
-computes the same values and plans no rollup writes (SYNC-4).
+Using the post-plan state gives the values HubSpot will show once this plan is loaded.
 
 * contacts: the deals associated with the contact (``deal_contacts``);
 * companies: the deals of the Account linked to the company (``account_links``), i.e. the
@@ -19,22 +24,23 @@ most recently *created* closed-won deal; ties: the higher deal id), ROLL-5 ``tot
 
 DEAL-8 beyond: amounts are never converted, so a record whose closed-won deals carry more than
 one currency gets a rollup that adds apples to oranges; it is listed in
-:data:`CURRENCY_FLAG_COLUMNS` for the quality report (the values are still written).
+:data:`CURRENCY_FLAG_COLUMNS` for the quality report.
 
 Everything is a groupby over integer codes (numpy), no per-record Python.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from crm_sync.plan import concat_plans, empty_plan
-from crm_sync.rules._common import account_companies, alive
-from crm_sync.rules.merge import ValueKind, changed_mask, plan_rows
+from crm_sync.plan import REF_PREFIX, json_safe
+from crm_sync.rules.merge import ValueKind, changed_mask
 from crm_sync.rules.normalize import as_text, column
+from crm_sync.rules.staged import account_companies, alive
 
 ROLLUP_FIELDS: tuple[str, ...] = (
     "num_associated_deals",
@@ -169,11 +175,19 @@ def _won_currencies(codes: np.ndarray, currency: np.ndarray, n: int) -> np.ndarr
 
 @dataclass
 class RollupsResult:
-    """Rollup values (:data:`ROLLUP_COLUMNS`), currency flags and the plan rows writing them."""
+    """Expected rollup values (:data:`ROLLUP_COLUMNS`), where HubSpot shows something else
+    (:data:`DIFFERENCE_COLUMNS`) and DEAL-8's currency flags. No plan rows: HubSpot calculates
+    ROLL-1..6 itself and rejects writes to them."""
 
     rollups: pd.DataFrame
     currency_flags: pd.DataFrame
-    plan: pd.DataFrame
+    differences: pd.DataFrame
+
+
+#: ROLL-1..6 as crm-sync expects HubSpot to show them vs what HubSpot showed when staged:
+#: ``object``, ``record_id``, ``field``, ``rules`` (comma-separated ids), ``expected`` and
+#: ``hubspot`` (JSON text). Persisted as ``rule_rollup_differences`` for the quality report.
+DIFFERENCE_COLUMNS: tuple[str, ...] = ("object", "record_id", "field", "rules", "expected", "hubspot")
 
 
 def _current(frame: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
@@ -192,76 +206,77 @@ def _current(frame: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
     return out
 
 
-def _plan_for(obj: str, values: pd.DataFrame, staged: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Update rows for one object: desired rollups vs staged values, only changed fields."""
+def _with_stale_records(values: pd.DataFrame, staged: pd.DataFrame) -> pd.DataFrame:
+    """Expected values of the live staged records and of records this plan creates, plus an
+    empty expectation for live records without deals whose staged rollups still show some
+    (ROLL-6: removed associations and deleted deals drop out)."""
+    rows = values.reset_index()
     live = (
         as_text(column(staged, "id"))[alive(staged)].dropna() if not staged.empty else pd.Series(dtype=object)
     )
-    rows = values.reset_index()
     target = rows["record_id"].astype("str")
-    is_ref = target.str.startswith("@").to_numpy(dtype=bool, na_value=False)
-    exists = target.isin(live).to_numpy() | is_ref
-    # Records without deals whose staged rollups still show some: recompute them to empty
-    # (ROLL-6: removed associations and deleted deals drop out).
-    if not staged.empty:
-        staged_ids = as_text(column(staged, "id"))
-        any_value = np.zeros(len(staged), dtype=bool)
-        for name in ROLLUP_FIELDS:
-            any_value |= column(staged, name).notna().to_numpy()
-        stale = staged_ids[alive(staged).to_numpy() & any_value].dropna()
-        stale_ids = set(stale[~stale.isin(target)].tolist())
-        if stale_ids:
-            empty = pd.DataFrame(
-                {
-                    "record_id": sorted(stale_ids),
-                    "num_associated_deals": 0,
-                    "first_deal_created_date": pd.NaT,
-                    "recent_deal_close_date": pd.NaT,
-                    "recent_deal_amount": np.nan,
-                    "total_revenue": np.nan,
-                    "won_deals": 0,
-                    "currencies": None,
-                }
-            )
-            empty["first_deal_created_date"] = pd.to_datetime(empty["first_deal_created_date"], utc=True)
-            empty["recent_deal_close_date"] = pd.to_datetime(empty["recent_deal_close_date"], utc=True)
-            rows = pd.concat([rows[exists], empty], ignore_index=True)
-            exists = np.ones(len(rows), dtype=bool)
-    rows = rows[exists].reset_index(drop=True)
+    is_ref = target.str.startswith(REF_PREFIX).to_numpy(dtype=bool, na_value=False)
+    rows = rows[target.isin(live).to_numpy() | is_ref]
+    if staged.empty:
+        return rows.reset_index(drop=True)
+    any_value = np.zeros(len(staged), dtype=bool)
+    for name in ROLLUP_FIELDS:
+        any_value |= column(staged, name).notna().to_numpy()
+    stale = as_text(column(staged, "id"))[alive(staged).to_numpy() & any_value].dropna()
+    stale_ids = sorted(set(stale[~stale.isin(target)].tolist()))
+    if not stale_ids:
+        return rows.reset_index(drop=True)
+    empty = pd.DataFrame(
+        {
+            "record_id": stale_ids,
+            "num_associated_deals": 0,
+            "first_deal_created_date": pd.to_datetime(pd.Series([pd.NaT] * len(stale_ids)), utc=True),
+            "recent_deal_close_date": pd.to_datetime(pd.Series([pd.NaT] * len(stale_ids)), utc=True),
+            "recent_deal_amount": np.nan,
+            "total_revenue": np.nan,
+            "won_deals": 0,
+            "currencies": None,
+        }
+    )
+    return pd.concat([rows, empty], ignore_index=True)
+
+
+def rollup_differences(obj: str, values: pd.DataFrame, staged: pd.DataFrame) -> pd.DataFrame:
+    """ROLL-1..6: the fields where HubSpot's staged value differs from the expected one.
+
+    Records this plan creates have no HubSpot value yet and are compared as blank. Compared
+    canonically (a count ``"2"`` equals ``2``; dates to the second), so formatting never shows
+    as a difference.
+    """
+    rows = _with_stale_records(values, staged)
     if rows.empty:
-        return empty_plan(), rows
-    for name in ("num_associated_deals", "recent_deal_amount", "total_revenue", "won_deals"):
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in DIFFERENCE_COLUMNS})
+    for name in ("num_associated_deals", "recent_deal_amount", "total_revenue"):
         rows[name] = pd.to_numeric(rows[name], errors="coerce").astype("float64")
     for name in ("first_deal_created_date", "recent_deal_close_date"):
         rows[name] = pd.to_datetime(rows[name], utc=True, errors="coerce")
     current = _current(staged, rows["record_id"].astype("str"))
-    mask = pd.DataFrame(
-        {name: changed_mask(rows[name], current[name], ROLLUP_KINDS[name]) for name in ROLLUP_FIELDS}
-    )
-    values_out = pd.DataFrame(
-        {
-            "num_associated_deals": rows["num_associated_deals"].astype("int64"),
-            "first_deal_created_date": rows["first_deal_created_date"],
-            "recent_deal_close_date": rows["recent_deal_close_date"],
-            "recent_deal_amount": _numbers(rows["recent_deal_amount"]),
-            "total_revenue": _numbers(rows["total_revenue"]),
-        }
-    )
-    no_won = rows["won_deals"].to_numpy() == 0
-    cleared = no_won & mask[["recent_deal_close_date", "recent_deal_amount", "total_revenue"]].to_numpy().any(
-        axis=1
-    )
-    plan = plan_rows(
-        target="hubspot",
-        obj=obj,
-        action="update",
-        values=values_out,
-        mask=mask,
-        target_id=rows["record_id"],
-        column_rules=ROLLUP_RULES,
-        row_rules={"ROLL-6": cleared},
-    )
-    return plan, rows
+    parts = []
+    for name in ROLLUP_FIELDS:
+        differs = changed_mask(rows[name], current[name], ROLLUP_KINDS[name])
+        if not differs.any():
+            continue
+        expected = rows[name] if ROLLUP_KINDS[name] != "number" else _numbers(rows[name])
+        parts.append(
+            pd.DataFrame(
+                {
+                    "object": obj,
+                    "record_id": rows["record_id"].to_numpy(dtype=object)[differs],
+                    "field": name,
+                    "rules": ",".join(ROLLUP_RULES[name]),
+                    "expected": [json.dumps(v) for v in json_safe(expected)[differs]],
+                    "hubspot": [json.dumps(v) for v in json_safe(current[name])[differs]],
+                }
+            )
+        )
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in DIFFERENCE_COLUMNS})
+    return pd.concat(parts, ignore_index=True)[list(DIFFERENCE_COLUMNS)]
 
 
 def _numbers(values: pd.Series) -> pd.Series:
@@ -283,12 +298,13 @@ def plan_rollups(
     hs_company: pd.DataFrame,
     companies_sync: bool,
 ) -> RollupsResult:
-    """ROLL-1..ROLL-6 on contacts and (with company sync on) companies, as plan updates.
+    """ROLL-1..ROLL-6 expected on contacts and (with company sync on) companies.
 
     ``deals``/``deal_contacts`` come from :func:`~crm_sync.rules.deals.plan_deals`;
-    ``account_links`` (``sf_id, hs_id``) are the Account/company pairs after this plan. Only
-    fields whose value changes are written (SYNC-4); records created by this plan are updated
-    through their created ref.
+    ``account_links`` (``sf_id, hs_id``) are the Account/company pairs after this plan. HubSpot
+    computes these properties itself and rejects writes to them, so nothing is planned: the
+    result holds what HubSpot should show once the plan is loaded, and where the staged values
+    differ, for the quality report.
     """
     contact_edges = (
         pd.DataFrame(
@@ -301,11 +317,8 @@ def plan_rollups(
         else pd.DataFrame({"record_id": [], "deal_key": []})
     )
     contact_values = compute_rollups(contact_edges, deals)
-    plans: list[pd.DataFrame] = []
-    frames: list[pd.DataFrame] = []
-    contact_plan, _ = _plan_for("contacts", contact_values, hs_contact)
-    plans.append(contact_plan)
-    frames.append(contact_values.reset_index().assign(object="contacts"))
+    frames = [contact_values.reset_index().assign(object="contacts")]
+    differences = [rollup_differences("contacts", contact_values, hs_contact)]
     if companies_sync and not account_links.empty and not deals.empty:
         links = account_companies(account_links, "record_id")
         company_edges = deals[["deal_key", "account_id"]].dropna().merge(links, on="account_id")
@@ -313,8 +326,7 @@ def plan_rollups(
     else:
         company_values = compute_rollups(pd.DataFrame(), pd.DataFrame())
     if companies_sync:
-        company_plan, _ = _plan_for("companies", company_values, hs_company)
-        plans.append(company_plan)
+        differences.append(rollup_differences("companies", company_values, hs_company))
     frames.append(company_values.reset_index().assign(object="companies"))
     rollups = (
         pd.concat([f for f in frames if not f.empty], ignore_index=True)
@@ -322,8 +334,11 @@ def plan_rollups(
         else pd.DataFrame({c: pd.Series(dtype=object) for c in ROLLUP_COLUMNS})
     )
     rollups = rollups.reindex(columns=list(ROLLUP_COLUMNS))
-    flags = currency_flags(rollups)
-    return RollupsResult(rollups=rollups, currency_flags=flags, plan=concat_plans(plans))
+    return RollupsResult(
+        rollups=rollups,
+        currency_flags=currency_flags(rollups),
+        differences=pd.concat(differences, ignore_index=True)[list(DIFFERENCE_COLUMNS)],
+    )
 
 
 def currency_flags(rollups: pd.DataFrame) -> pd.DataFrame:
@@ -337,10 +352,12 @@ def currency_flags(rollups: pd.DataFrame) -> pd.DataFrame:
 
 __all__ = [
     "CURRENCY_FLAG_COLUMNS",
+    "DIFFERENCE_COLUMNS",
     "ROLLUP_COLUMNS",
     "ROLLUP_FIELDS",
     "RollupsResult",
     "compute_rollups",
     "currency_flags",
     "plan_rollups",
+    "rollup_differences",
 ]

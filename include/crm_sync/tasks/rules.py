@@ -25,6 +25,7 @@ from crm_sync import staging
 from crm_sync.catalog import ALL_STREAMS, ASSOCIATIONS_TABLE
 from crm_sync.plan import summarize
 from crm_sync.rules import pipeline
+from crm_sync.rules.deal_contacts import ASSOCIATION_SNAPSHOT_TABLE
 from crm_sync.rules.inputs import RuleInputs
 from crm_sync.settings import load_config
 
@@ -73,6 +74,8 @@ def load_inputs(engine: sa.Engine, *, now: datetime) -> RuleInputs:
     inputs.hs_association = staging.read_frame(engine, ASSOCIATIONS_TABLE)
     for attribute, table in _CONTRACT_TABLES.items():
         setattr(inputs, attribute, staging.read_frame(engine, table))
+    # Written by the loader after a load (DEAL-6); absent until the first load.
+    inputs.association_snapshot = read_stage_table(engine, ASSOCIATION_SNAPSHOT_TABLE)
     return inputs
 
 

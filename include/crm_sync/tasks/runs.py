@@ -29,10 +29,14 @@ def start_run(
     params = context.get("params") or {}
     dag = context.get("dag")
     run_id = str(context["run_id"])
+    dag_id = str(getattr(dag, "dag_id", None) or context.get("dag_id") or "crm_sync")
+    abandoned = staging.abandon_runs(engine, dag_id, run_id)
+    if abandoned:
+        log.warning("runs that never finished are now marked abandoned: %s", ", ".join(abandoned))
     staging.record_run(
         engine,
         run_id,
-        dag_id=str(getattr(dag, "dag_id", None) or context.get("dag_id") or "crm_sync"),
+        dag_id=dag_id,
         logical_date=as_utc(context.get("logical_date")),
         data_interval_start=as_utc(context.get("data_interval_start")),
         data_interval_end=as_utc(context.get("data_interval_end")),

@@ -159,15 +159,15 @@ def test_plan_carries_the_demo_outcomes_rules_md_promises(deployment: Deployment
     def find(**match: Any) -> list[dict[str, Any]]:
         return [r for r in rows if all(r.get(k) == v for k, v in match.items())]
 
-    # ROLL-4: Wile's recent deal amount comes from the most recently *created* closed-won deal.
-    (wile,) = find(target="hubspot", object="contacts", action="update", target_id="2001")
-    assert wile["fields"]["recent_deal_amount"] == 20000
-    assert wile["fields"]["total_revenue"] == 70000
-    assert wile["fields"]["num_associated_deals"] == 3
-    # ROLL-6: Road Runner has no closed-won deal: rollups are null, never zero.
-    for road_runner in find(target="hubspot", object="contacts", target_id="2002", action="update"):
-        for field in ("recent_deal_amount", "total_revenue", "recent_deal_close_date"):
-            assert road_runner["fields"].get(field) is None
+    # ROLL-1..6 are HubSpot's read-only calculated properties: no plan row writes them.
+    calculated = {
+        "num_associated_deals",
+        "first_deal_created_date",
+        "recent_deal_close_date",
+        "recent_deal_amount",
+        "total_revenue",
+    }
+    assert [r for r in rows if calculated & set(r["fields"])] == []
     # DEAL-2: the record type without a pipeline gets "Salesforce - Channel Partner".
     (pipeline,) = find(target="hubspot", object="pipelines", action="create")
     assert pipeline["fields"]["label"] == "Salesforce - Channel Partner"
@@ -201,7 +201,10 @@ def test_plan_carries_the_demo_outcomes_rules_md_promises(deployment: Deployment
     assert "Alchemy" in entry["reason"]
 
 
-def test_rerun_is_idempotent_and_watermarks_advance_only_after_a_real_run(deployment: Deployment) -> None:
+@pytest.mark.xfail(reason="picklist value maps (issue 13 item 7): deal writes fail on dealtype", strict=True)
+def test_rerun_is_idempotent_watermarks_advance_after_a_real_run_and_the_next_plan_writes_nothing(
+    deployment: Deployment,
+) -> None:
     from crm_sync import staging
 
     deployment.dag_test({"dry_run": True})
@@ -219,9 +222,12 @@ def test_rerun_is_idempotent_and_watermarks_advance_only_after_a_real_run(deploy
     marks = staging.read_frame(engine, "sync_watermark")
     assert marks["watermark"].notna().all()
 
+    # The next run reads back what the load wrote, and finds both CRMs in agreement: its plan
+    # writes nothing (SYNC-4: one application of the plan reaches the fixed point).
     deployment.dag_test({"dry_run": True})
     log = staging.read_frame(engine, "sync_log")
     latest = staging.latest_run_id(engine)
     extract = log[(log["run_id"] == latest) & (log["stage"] == "extract")]
-    assert not extract.empty
-    assert int(extract["changed"].sum()) == 0, extract[["object", "read", "changed"]].to_dict("records")
+    assert int(extract["changed"].sum()) > 0, "the load's own writes are read back"
+    writes = [r for r in deployment.plan_rows() if r["action"] not in ("skip", "quarantine")]
+    assert writes == []

@@ -263,8 +263,10 @@ def test_unknown_property_and_bad_option_are_one_400(client: hubspot.HubSpot) ->
         ({"email": "not-an-email"}, "email", "INVALID_EMAIL"),
         ({"lastmodifieddate": "2024-01-01"}, "lastmodifieddate", "READ_ONLY_VALUE"),
         ({"hs_object_id": "5"}, "hs_object_id", "READ_ONLY_VALUE"),
-        ({"num_associated_deals": "many"}, "num_associated_deals", "INVALID_LONG"),
-        ({"first_deal_created_date": "soon"}, "first_deal_created_date", "INVALID_DATE"),
+        # Deal rollups are calculated by HubSpot from associated deals: read-only, whatever the value.
+        ({"num_associated_deals": "many"}, "num_associated_deals", "READ_ONLY_VALUE"),
+        ({"total_revenue": "100"}, "total_revenue", "READ_ONLY_VALUE"),
+        ({"recent_deal_close_date": "2024-03-02"}, "recent_deal_close_date", "READ_ONLY_VALUE"),
     ],
 )
 def test_invalid_values_are_rejected_like_hubspot(
@@ -277,22 +279,22 @@ def test_invalid_values_are_rejected_like_hubspot(
 
 
 def test_values_are_normalized_to_hubspot_strings(client: hubspot.HubSpot) -> None:
-    updated = client.crm.contacts.basic_api.update(
-        "202",
-        SimplePublicObjectInput(
+    updated = client.crm.deals.basic_api.update(
+        "301",
+        DealInput(
             properties={
-                "first_deal_created_date": "1709251200000",  # epoch millis
-                "recent_deal_close_date": "2024-03-02",  # a bare date
-                "total_revenue": 1250.5,  # a JSON number
+                "closedate": "1709251200000",  # epoch millis
+                "amount": 1250.5,  # a JSON number
                 "hubspot_owner_id": "501",
             }
         ),
     )
     props = updated.properties
-    assert props["first_deal_created_date"] == "2024-03-01T00:00:00.000Z"
-    assert props["recent_deal_close_date"] == "2024-03-02T00:00:00.000Z"
-    assert props["total_revenue"] == "1250.5"
+    assert props["closedate"] == "2024-03-01T00:00:00.000Z"
+    assert props["amount"] == "1250.5"
     assert props["hubspot_owner_id"] == "501"
+    bare_date = client.crm.deals.basic_api.update("301", DealInput(properties={"closedate": "2024-03-02"}))
+    assert bare_date.properties["closedate"] == "2024-03-02T00:00:00.000Z"
 
 
 def test_update_bumps_last_modified_and_clearing_removes_value(client: hubspot.HubSpot) -> None:
@@ -636,3 +638,16 @@ def test_batch_archive(client: hubspot.HubSpot) -> None:
     with pytest.raises(NotFoundException):
         client.crm.contacts.basic_api.get_by_id("201")
     assert client.crm.contacts.basic_api.get_by_id("202").id == "202"
+
+
+@pytest.mark.parametrize("endpoint", ["update", "upsert"])
+def test_hs_object_id_is_not_an_id_property_of_batch_writes(client: hubspot.HubSpot, endpoint: str) -> None:
+    inputs = [{"id": "201", "idProperty": "hs_object_id", "properties": {"jobtitle": "CTO"}}]
+    with pytest.raises(ApiException) as caught:
+        getattr(client.crm.contacts.batch_api, endpoint)({"inputs": inputs})
+    assert caught.value.status == 400
+    assert "non-unique 0-1 property hs_object_id" in body(caught.value)["message"]
+    plain = client.crm.contacts.batch_api.update(
+        {"inputs": [{"id": "201", "properties": {"jobtitle": "CTO"}}]}
+    )
+    assert plain.results[0].properties["jobtitle"] == "CTO"

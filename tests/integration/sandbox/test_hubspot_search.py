@@ -23,19 +23,33 @@ def contact(rid: int, updated: str, **props: str) -> dict[str, Any]:
 
 SCENARIO: dict[str, Any] = {
     "hubspot": {
+        # A custom number property: HubSpot's own number properties on contacts are calculated.
+        "properties": {
+            "contacts": [
+                {
+                    "name": "lifetime_points",
+                    "label": "Lifetime points",
+                    "type": "number",
+                    "fieldType": "number",
+                    "groupName": "contactinformation",
+                }
+            ]
+        },
         "contacts": [
             contact(
-                1, "2024-03-01T00:00:00Z", email="ann@acme.com", firstname="Ann Marie", total_revenue="100"
+                1, "2024-03-01T00:00:00Z", email="ann@acme.com", firstname="Ann Marie", lifetime_points="100"
             ),
-            contact(2, "2024-03-02T00:00:00Z", email="bob@acme.com", firstname="Bob", total_revenue="250.5"),
+            contact(
+                2, "2024-03-02T00:00:00Z", email="bob@acme.com", firstname="Bob", lifetime_points="250.5"
+            ),
             contact(
                 3, "2024-03-03T00:00:00Z", email="cy@globex.io", firstname="Cy", lifecyclestage="customer"
             ),
-            contact(4, "2024-03-04T00:00:00Z", email="di@globex.io", firstname="Di", total_revenue="40"),
+            contact(4, "2024-03-04T00:00:00Z", email="di@globex.io", firstname="Di", lifetime_points="40"),
             contact(5, "2024-03-05T00:00:00Z", email="ed@initech.net", lastname="Ed"),
             contact(6, "2024-03-05T00:00:00Z", email="fay@acme.com", firstname="Fay", lifecyclestage="lead"),
             {**contact(7, "2024-03-06T00:00:00Z", email="gone@acme.com", firstname="Gone"), "archived": True},
-        ]
+        ],
     }
 }
 
@@ -70,20 +84,20 @@ def error_of(exc: ApiException) -> dict[str, Any]:
     [
         ([f("email", "EQ", "ANN@acme.com")], ["1"]),  # string equality ignores case
         ([f("firstname", "NEQ", "bob")], ["1", "3", "4", "5", "6"]),  # records without a value match NEQ
-        ([f("total_revenue", "GT", "100")], ["2"]),
-        ([f("total_revenue", "GTE", "100")], ["1", "2"]),
-        ([f("total_revenue", "LT", "100")], ["4"]),
-        ([f("total_revenue", "LTE", "100")], ["1", "4"]),
-        ([f("total_revenue", "BETWEEN", "40", highValue="100")], ["1", "4"]),
+        ([f("lifetime_points", "GT", "100")], ["2"]),
+        ([f("lifetime_points", "GTE", "100")], ["1", "2"]),
+        ([f("lifetime_points", "LT", "100")], ["4"]),
+        ([f("lifetime_points", "LTE", "100")], ["1", "4"]),
+        ([f("lifetime_points", "BETWEEN", "40", highValue="100")], ["1", "4"]),
         ([f("lifecyclestage", "IN", values=["lead", "customer"])], ["3", "6"]),
         ([f("email", "IN", values=["cy@globex.io", "DI@globex.io"])], ["3"]),  # IN needs lowercase strings
         ([f("lifecyclestage", "NOT_IN", values=["lead"])], ["1", "2", "3", "4", "5"]),
         ([f("lastname", "HAS_PROPERTY")], ["5"]),
-        ([f("total_revenue", "NOT_HAS_PROPERTY")], ["3", "5", "6"]),
+        ([f("lifetime_points", "NOT_HAS_PROPERTY")], ["3", "5", "6"]),
         ([f("email", "CONTAINS_TOKEN", "*@globex.io")], ["3", "4"]),
         ([f("firstname", "CONTAINS_TOKEN", "marie")], ["1"]),
         ([f("email", "NOT_CONTAINS_TOKEN", "*@acme.com")], ["3", "4", "5"]),
-        ([f("email", "CONTAINS_TOKEN", "*@acme.com"), f("total_revenue", "HAS_PROPERTY")], ["1", "2"]),
+        ([f("email", "CONTAINS_TOKEN", "*@acme.com"), f("lifetime_points", "HAS_PROPERTY")], ["1", "2"]),
         ([f("hs_object_id", "GT", "4")], ["5", "6"]),
     ],
 )
@@ -94,7 +108,7 @@ def test_filter_operators(
 
 
 def test_filter_groups_are_ored(client: hubspot.HubSpot) -> None:
-    found = ids(client, [f("email", "EQ", "ed@initech.net")], [f("total_revenue", "GT", "200")])
+    found = ids(client, [f("email", "EQ", "ed@initech.net")], [f("lifetime_points", "GT", "200")])
     assert found == ["2", "5"]
 
 
@@ -124,8 +138,8 @@ def test_sorting_by_last_modified_pages_in_order(client: hubspot.HubSpot) -> Non
 
 
 def test_sorting_by_a_number_puts_empty_values_last(client: hubspot.HubSpot) -> None:
-    assert ids(client, sorts=["-total_revenue"]) == ["2", "1", "4", "3", "5", "6"]
-    assert ids(client, sorts=[{"propertyName": "total_revenue", "direction": "ASCENDING"}]) == [
+    assert ids(client, sorts=["-lifetime_points"]) == ["2", "1", "4", "3", "5", "6"]
+    assert ids(client, sorts=[{"propertyName": "lifetime_points", "direction": "ASCENDING"}]) == [
         "4", "1", "2", "3", "5", "6",
     ]  # fmt: skip
 

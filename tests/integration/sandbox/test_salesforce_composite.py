@@ -63,7 +63,7 @@ def test_create_collection_all_or_none_rolls_back(sf: Any) -> None:
         method="POST",
         json={
             "allOrNone": True,
-            "records": [rec("Account", Name="Keep?"), rec("Account", Name="Bad", Industry="Alchemy")],
+            "records": [rec("Account", Name="Keep?"), rec("Account", Name="Bad", CurrencyIsoCode="XXX")],
         },
     )
     assert [r["success"] for r in results] == [False, False]

@@ -232,6 +232,46 @@ def test_acc5_company_with_only_lead_contacts_creates_no_account() -> None:
     assert "Leads" in row["reason"]
 
 
+def test_acc5_all_contacts_sync_to_leads_counts_every_associated_contact() -> None:
+    """ACC-5: a contact that does not sync at all is not a Lead, so a company with one Lead
+    contact and one contact that stays in HubSpot is not "all Leads"; ACC-4 decides."""
+    result = run(
+        companies=[company("c1")],
+        hs_contacts=[contact("h1", "jane@acme.com"), contact("h2", "bob@acme.com", stage="lead")],
+        sf_leads=[{"Id": "00QA", "Email": "jane@acme.com", "LastName": "J"}],  # h2 does not qualify
+        assoc=[("h1", "c1"), ("h2", "c1")],
+    )
+    row = one(result.plan, target="salesforce", object="Account", source_id="c1")
+    assert row["action"] == "create"
+    assert row["rules"][0] == "ACC-4"
+
+
+@pytest.mark.parametrize("stamp", ["2026-01-01T00:00:00.000+0000", "2025-12-31T23:59:59.000+0000"])
+def test_acc1_and_deal9_share_the_sync_enabled_at_boundary(stamp: str) -> None:
+    """A record created exactly at sync enabled at is new for ACC-1 as for DEAL-9."""
+    from crm_sync.rules.deals import plan_deals
+
+    from tests.unit.rules.deal_world import deal_inputs, opp
+
+    on_boundary = stamp.startswith("2026")
+    result = run(accounts=[account("001A", CreatedDate=stamp, LastModifiedDate=stamp)])
+    assert bool(rows(result.plan, action="create")) is on_boundary
+    inputs = deal_inputs(opps=[opp("006A", CreatedDate=stamp, LastModifiedDate=stamp, SystemModstamp=stamp)])
+    from crm_sync.rules.pipelines import name_pipelines
+
+    pipes = name_pipelines(inputs)
+    deals = plan_deals(
+        inputs,
+        config(),
+        pipelines=pipes.pipelines,
+        stages=pipes.stages,
+        owners=build_owner_map(inputs.sf_user, inputs.hs_owner, "integration@example.com"),
+        contact_links=pd.DataFrame(columns=["hs_id", "sf_object", "sf_id"]),
+        account_links=pd.DataFrame(columns=["sf_id", "hs_id"]),
+    )
+    assert bool(rows(deals.plan, action="create")) is on_boundary
+
+
 def test_acc5_company_without_contacts_creates_no_account() -> None:
     result = run(companies=[company("c1")])
     row = one(result.plan, source_id="c1")
@@ -380,7 +420,8 @@ def test_acc6_groups_are_connected_components_over_domain_and_name() -> None:
     assert groups_of(dedup_accounts(frame).groups) == {frozenset({"001A", "001B", "001C"})}
 
 
-def test_acc6_near_duplicate_names_group_but_different_numbers_do_not() -> None:
+def test_acc6_near_duplicate_names_are_possible_duplicates_that_still_sync() -> None:
+    """Only ACC-6's keys keep an Account from syncing: a typo-level name match is reported."""
     frame = dedup_frame(
         {"Id": "001A", "Name": "Northwind Traders International"},
         {"Id": "001B", "Name": "Northwind Traders Internationl"},  # typo
@@ -389,9 +430,20 @@ def test_acc6_near_duplicate_names_group_but_different_numbers_do_not() -> None:
         {"Id": "001E", "Name": "Southwind Traders International"},  # other first word: another block
     )
     result = dedup_accounts(frame)
-    assert groups_of(result.groups) == {frozenset({"001A", "001B"})}
-    assert result.groups["key"].str.startswith("similar name").all()
-    assert groups_of(dedup_accounts(frame, fuzzy_threshold=101).groups) == set()
+    assert groups_of(result.groups) == set()
+    assert result.non_survivors.empty
+    possible = result.possible
+    assert {frozenset(p) for p in zip(possible["sf_id"], possible["similar_id"], strict=True)} == {
+        frozenset({"001A", "001B"})
+    }
+    assert dedup_accounts(frame, fuzzy_threshold=101).possible.empty
+    synced = run(
+        accounts=[
+            account("001A", "Northwind Traders International"),
+            account("001B", "Northwind Traders Internationl"),
+        ]
+    )
+    assert {r["source_id"] for r in rows(synced.plan, action="create")} == {"001A", "001B"}
 
 
 def test_acc6_shared_generic_domains_and_deleted_accounts_do_not_group() -> None:
@@ -417,6 +469,28 @@ def test_acc6_non_survivors_are_skipped_naming_the_survivor_and_nothing_is_delet
     assert one(result.plan, action="create")["source_id"] == "001B"
     assert not rows(result.plan, action="delete")
     assert len(result.dedup.groups) == 2
+
+
+def test_acc6_an_already_linked_non_survivor_is_suspended_not_synced() -> None:
+    """ACC-6: a linked loser keeps its company but nothing syncs through the pair (no field
+    merge, DEAL-7 or rollups read it): it is not among the pairs; its skip names the survivor."""
+    result = run(
+        accounts=[
+            account("001A", "Acme Inc.", "acme.com", LastModifiedDate="2026-02-01T00:00:00Z"),
+            account("001B", "Acme", "www.acme.com", LastModifiedDate="2026-04-01T00:00:00Z"),
+        ],
+        companies=[
+            company("c1", "Acme", salesforceaccountid="001A"),
+            company("c2", "Acme", salesforceaccountid="001B"),
+        ],
+        link_rows=[("Account", "001A", "c1"), ("Account", "001B", "c2")],
+    )
+    assert set(result.pairs["sf_id"]) == {"001B"}
+    skip = one(result.plan, action="skip", source_id="001A")
+    assert skip["target_id"] == "c1"
+    assert "001B" in skip["reason"]
+    assert "suspended" in skip["reason"]
+    assert not [r for r in rows(result.plan) if r["action"] != "skip"]  # c1 is not re-used or re-created
 
 
 def test_acc6_hubspot_company_matching_a_non_survivor_domain_links_to_the_survivor() -> None:

@@ -138,6 +138,55 @@ def test_con1_converted_leads_never_match_and_say_why() -> None:
     assert "converted" in skipped["reason"]
 
 
+@pytest.mark.parametrize("linked_by", ["link table", "salesforceleadid", "HubSpot_Id__c"])
+def test_con1_a_converted_linked_lead_hands_its_link_to_the_new_contact(linked_by: str) -> None:
+    """CON-1: the link follows the conversion; the Lead gets no more writes and the Contact is
+    neither skipped as a duplicate email nor created again in HubSpot."""
+    lead = sf_contact("00QA", "jane@acme.com", IsConverted=True, ConvertedContactId="003C")
+    hs_props: dict[str, Any] = {}
+    link_rows: list[tuple[str, str, str]] = []
+    if linked_by == "link table":
+        link_rows = [("Lead", "00QA", "h1")]
+    elif linked_by == "salesforceleadid":
+        hs_props = {"salesforceleadid": "00QA"}
+    else:
+        lead["HubSpot_Id__c"] = "h1"
+    result = run(
+        hs_contacts=[contact("h1", "jane@acme.com", **hs_props)],
+        sf_leads=[lead],
+        sf_contacts=[sf_contact("003C", "jane@acme.com", AccountId="001A")],
+        link_rows=link_rows,
+    )
+    pair = pair_of(result, "h1")
+    assert (pair["sf_object"], pair["sf_id"], pair["how"]) == ("Contact", "003C", "converted")
+    hs_link = one(result.plan, target="hubspot", action="link", target_id="h1")
+    assert hs_link["fields"]["salesforcecontactid"] == "003C"
+    sf_link = one(result.plan, target="salesforce", action="link")
+    assert (sf_link["object"], sf_link["target_id"], sf_link["fields"]["HubSpot_Id__c"]) == (
+        "Contact",
+        "003C",
+        "h1",
+    )
+    assert [r["action"] for r in rows(result.plan, source_id="00QA")] == ["skip"]
+    assert not rows(result.plan, source_id="003C", action="skip")
+    assert not rows(result.plan, action="create")
+
+
+def test_con1_after_the_conversion_moved_the_link_nothing_more_is_planned() -> None:
+    result = run(
+        hs_contacts=[contact("h1", "jane@acme.com", salesforceleadid="00QA", salesforcecontactid="003C")],
+        sf_leads=[
+            sf_contact(
+                "00QA", "jane@acme.com", IsConverted=True, ConvertedContactId="003C", HubSpot_Id__c="h1"
+            )
+        ],
+        sf_contacts=[sf_contact("003C", "jane@acme.com", HubSpot_Id__c="h1")],
+        link_rows=[("Lead", "00QA", "h1"), ("Contact", "003C", "h1")],
+    )
+    assert pair_of(result, "h1")["sf_id"] == "003C"
+    assert set(result.plan["action"]) == {"skip"}  # only the converted Lead, saying why
+
+
 def test_con1_already_linked_pairs_plan_nothing() -> None:
     result = run(
         hs_contacts=[contact("h1", "new-address@acme.com", salesforcecontactid="003A")],

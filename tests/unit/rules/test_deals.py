@@ -6,6 +6,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from crm_sync.rules.deal_contacts import ASSOCIATION_SNAPSHOT_COLUMNS, next_association_snapshot
 from crm_sync.rules.deals import DealsResult, plan_deals
 from crm_sync.rules.owners import build_owner_map
 from crm_sync.rules.pipelines import name_pipelines
@@ -189,6 +190,27 @@ def test_deal2_record_type_change_moves_the_deal_with_a_stage_of_the_new_pipelin
     }
 
 
+def test_deal2_before_deal3_a_deal_in_a_retired_record_type_pipeline_follows_its_record_type() -> None:
+    """Back to one record type: a linked deal left in the retired record type's pipeline moves
+    to the pipeline of its Opportunity, keeping its stage; it is not a DEAL-3 skip."""
+    result = run(
+        rts=[("012A", "New Business")],
+        pipelines=[
+            {"id": "P1", "label": "Salesforce - New Business"},
+            {"id": "P2", "label": "Salesforce - Renewal"},
+        ],
+        stages=pipeline_stages("P1", "P1") + pipeline_stages("P2", "P2"),
+        link_rows=[("RecordType", "012A", "P1"), ("RecordType", "012B", "P2")],
+        opps=[opp("006A", RecordTypeId="012A", StageName="Closed Won", HubSpot_Id__c="9001")],
+        deals=[deal("9001", pipeline="P2", dealstage="P2-2", salesforceopportunityid="006A")],
+    )
+    assert rows(result.plan, action="skip") == []
+    assert one(result.plan, object="deals", action="update")["fields"] == {
+        "pipeline": "P1",
+        "dealstage": "P1-2",
+    }
+
+
 def test_deal2_new_deal_whose_stage_is_missing_from_its_pipeline_is_quarantined() -> None:
     result = run(deals=[deal("9001", dealstage="contractsent")])
     row = one(result.plan, action="quarantine")
@@ -265,6 +287,24 @@ def test_deal4_opportunity_deleted_in_salesforce_deletes_its_deal() -> None:
     )
     assert row["rules"] == ["DEAL-4"]
     assert "9001" not in set(result.deals["deal_key"])  # and it leaves the rollups
+
+
+def test_deal3_before_deal4_a_deal_moved_out_of_the_synced_pipelines_is_never_archived() -> None:
+    """DEAL-3 decides first: deleting the Opportunity of a deal that left the synced pipelines
+    leaves the deal alone in HubSpot."""
+    result = run(
+        pipelines=[
+            {"id": "P1", "label": "Salesforce - Standard pipeline"},
+            {"id": "default", "label": "Sales Pipeline"},
+        ],
+        opps=[opp("006A", IsDeleted=True, HubSpot_Id__c="9001")],
+        deals=[deal("9001", pipeline="default", dealstage="x", salesforceopportunityid="006A")],
+    )
+    assert rows(result.plan, action="delete") == []
+    row = one(result.plan, action="skip")
+    assert (row["source_id"], row["target_id"]) == ("006A", "9001")
+    assert row["rules"][0] == "DEAL-3"
+    assert "not archived" in row["reason"]
 
 
 def test_deal4_deal_deleted_in_hubspot_keeps_the_opportunity_and_clears_the_link() -> None:
@@ -396,6 +436,90 @@ def test_deal6_existing_roles_and_associations_plan_nothing() -> None:
         contact_links=[("H1", "Contact", "003A")],
     )
     assert result.plan.empty
+
+
+SYNCED_ROLE = pd.DataFrame(
+    [{"opportunity_id": "006A", "deal_id": "9001", "contact_id": "003A", "hs_contact_id": "H1"}]
+)
+
+
+def test_deal6_association_removed_in_hubspot_deletes_the_contact_role_never_recreates_it() -> None:
+    result = run(
+        opps=[opp("006A", HubSpot_Id__c="9001")],
+        deals=[deal("9001", salesforceopportunityid="006A")],
+        sf_opportunity_contact_role=sf(
+            "OpportunityContactRole", {"Id": "00K1", "OpportunityId": "006A", "ContactId": "003A"}
+        ),
+        contact_links=[("H1", "Contact", "003A")],
+        association_snapshot=SYNCED_ROLE,
+    )
+    assert rows(result.plan, action="associate") == []
+    row = one(result.plan, object="OpportunityContactRole", action="delete")
+    assert (row["target_id"], row["rules"]) == ("00K1", ["DEAL-6"])
+    # Kept in the snapshot until the role is gone too, so a failed delete is retried.
+    assert result.association_snapshot.to_dict("records") == SYNCED_ROLE.to_dict("records")
+
+
+def test_deal6_contact_role_deleted_in_salesforce_removes_the_association_never_recreates_it() -> None:
+    result = run(
+        opps=[opp("006A", HubSpot_Id__c="9001")],
+        deals=[deal("9001", salesforceopportunityid="006A")],
+        assoc_rows=[("deals", "9001", "contacts", "H1")],
+        sf_opportunity_contact_role=sf(
+            "OpportunityContactRole",
+            {"Id": "00K1", "OpportunityId": "006A", "ContactId": "003A", "_deleted": True},
+        ),
+        contact_links=[("H1", "Contact", "003A")],
+        association_snapshot=SYNCED_ROLE,
+    )
+    assert rows(result.plan, object="OpportunityContactRole") == []
+    row = one(result.plan, object="associations", action="delete")
+    assert row["fields"] == {
+        "from_type": "deals",
+        "from_id": "9001",
+        "to_type": "contacts",
+        "to_id": "H1",
+        "type_id": 3,
+    }
+    assert ("9001", "H1") not in set(
+        zip(result.deal_contacts["deal_key"], result.deal_contacts["contact_key"], strict=True)
+    )
+
+
+def test_deal6_the_snapshot_holds_what_both_sides_hold_and_drops_what_both_removed() -> None:
+    both = run(
+        opps=[opp("006A", HubSpot_Id__c="9001")],
+        deals=[deal("9001", salesforceopportunityid="006A")],
+        assoc_rows=[("deals", "9001", "contacts", "H1")],
+        sf_opportunity_contact_role=sf(
+            "OpportunityContactRole", {"Id": "00K1", "OpportunityId": "006A", "ContactId": "003A"}
+        ),
+        contact_links=[("H1", "Contact", "003A")],
+    )
+    assert both.association_snapshot.to_dict("records") == SYNCED_ROLE.to_dict("records")
+    gone = run(
+        opps=[opp("006A", HubSpot_Id__c="9001")],
+        deals=[deal("9001", salesforceopportunityid="006A")],
+        contact_links=[("H1", "Contact", "003A")],
+        association_snapshot=SYNCED_ROLE,
+    )
+    assert gone.plan.empty
+    assert gone.association_snapshot.empty
+
+
+def test_next_association_snapshot_is_the_stage_table_cleaned_for_storage() -> None:
+    planned = pd.DataFrame(
+        {
+            "opportunity_id": ["006B", "006A", "006A", "@Opportunity:9"],
+            "deal_id": ["9002", "9001", "9001", "9"],
+            "contact_id": ["003A", "003A", "003A", "003A"],
+            "hs_contact_id": ["H1", "H1", "H1", "H1"],
+            "_run_id": ["r"] * 4,
+        }
+    )
+    out = next_association_snapshot(planned)
+    assert list(out.columns) == list(ASSOCIATION_SNAPSHOT_COLUMNS)
+    assert out["opportunity_id"].tolist() == ["006A", "006B"]
 
 
 @pytest.mark.parametrize(

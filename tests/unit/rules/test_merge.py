@@ -12,13 +12,11 @@ import pytest
 from crm_sync.rules.merge import (
     PairSides,
     canonical,
-    created_ref,
     format_for,
     mapped_fields,
     merge_fields,
     owner_field,
     owner_skips,
-    plan_rows,
     writes_to_plan,
 )
 from crm_sync.rules.owners import build_owner_map
@@ -300,35 +298,6 @@ def test_sync2_none_never_writes_and_keeps_no_snapshot() -> None:
     assert result.snapshot.empty
 
 
-# --------------------------------------------------------------------------- plan rows
-
-
-def test_plan_rows_carry_only_changed_fields_and_the_rules_of_those_fields() -> None:
-    values = pd.DataFrame({"name": ["A", "B", "C"], "phone": ["1", "2", "3"]})
-    mask = pd.DataFrame({"name": [True, False, False], "phone": [True, True, False]})
-    plan = plan_rows(
-        target="hubspot",
-        obj="companies",
-        action="update",
-        values=values,
-        mask=mask,
-        target_id=pd.Series(["C1", "C2", "C3"]),
-        rules=["SYNC-2"],
-        column_rules={"name": ["SYNC-3"], "phone": ["OWN-5"]},
-        row_rules={"ROLL-6": np.array([False, True, True])},
-    )
-    assert plan["target_id"].tolist() == ["C1", "C2"]  # C3 writes nothing: no row
-    assert plan.loc[0, "fields"] == {"name": "A", "phone": "1"}
-    assert plan.loc[0, "rules"] == ["SYNC-2", "SYNC-3", "OWN-5"]
-    assert plan.loc[1, "fields"] == {"phone": "2"}
-    assert plan.loc[1, "rules"] == ["SYNC-2", "OWN-5", "ROLL-6"]
-    json.dumps(plan["fields"].tolist())  # plain JSON values only
-
-
-def test_created_ref_names_the_create_row_it_stands_for() -> None:
-    assert created_ref("deals", "006A") == "@deals:006A"
-
-
 # --------------------------------------------------------------------------- OWN-5 through the merge
 
 
@@ -395,6 +364,34 @@ def test_own5_owner_compares_by_email_and_an_unmapped_winner_is_reported_not_wri
     assert "carl@example.com" in skips.loc[0, "reason"]
     # Carl's side is not snapshotted, so the next run decides the same way instead of flipping.
     assert "001B" not in set(result.snapshot["sf_id"])
+
+
+def test_own5_a_blocked_owner_stays_blocked_when_a_write_makes_hubspot_the_later_record() -> None:
+    owners = _owners()
+    pairs = pd.DataFrame({"sf_id": ["001B"], "hs_id": ["C2"]})
+    sf_owner, hs_owner = pd.Series(["005C"]), pd.Series(["100"])  # Carl (no HS owner) vs Alice
+
+    def run(snapshot: pd.DataFrame, hs_modified: str) -> Any:
+        return merge_fields(
+            pairs,
+            [owner_field(owners, sf_owner, hs_owner)],
+            snapshot,
+            sf_object="Account",
+            sf_modified=pd.Series([T_EARLY]),
+            hs_modified=pd.Series([hs_modified]),
+            now=NOW,
+        )
+
+    first = run(pd.DataFrame(), "2026-03-01T00:00:00.000+0000")  # Salesforce is later: Carl wins, blocked
+    assert first.hubspot.mask.shape[1] == 0
+    assert first.salesforce.mask.shape[1] == 0
+    assert first.snapshot["value"].tolist() == [json.dumps("alice@example.com")]
+    # crm-sync then wrote another field of C2, so HubSpot is now the later record; nobody
+    # changed an owner, so the next run must not hand Salesforce HubSpot's owner.
+    second = run(first.snapshot, T_LATE)
+    assert second.salesforce.mask.shape[1] == 0
+    assert second.hubspot.mask.shape[1] == 0
+    assert second.snapshot.empty
 
 
 def test_writes_to_plan_emits_updates_with_source_and_target_ids() -> None:

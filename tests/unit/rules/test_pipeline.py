@@ -20,6 +20,7 @@ from crm_sync.rules.pipeline import (
     coalesce_updates,
     run_stage,
 )
+from crm_sync.rules.rollups import ROLLUP_FIELDS
 from sqlalchemy.engine import URL
 
 from tests.unit.rules.deal_world import apply_plan, config, one, rows, world
@@ -109,12 +110,26 @@ def test_the_world_decides_what_the_rules_say(first: PlanResult) -> None:
     }
     assert one(plan, object="Opportunity", action="create")["fields"]["HubSpot_Id__c"] == "D7"
     assert one(plan, action="quarantine", source_id="D8")["rules"] == ["DEAL-2"]
-    # Rollups and lifecycle ride on the same update as the contact's field merge (one row per record).
+    # Lifecycle rides on the same update as the contact's field merge (one row per record);
+    # ROLL-1..6 are HubSpot's calculated properties: expected, never written.
     h1 = one(plan, object="contacts", action="update", target_id="H1")
     assert h1["fields"]["lifecyclestage"] == "customer"
-    assert h1["fields"]["total_revenue"] == 950  # D7 (250) + the deal 006N creates (700)
-    assert {"ROLL-5", "ROLL-7"} <= set(h1["rules"])
+    assert "ROLL-7" in h1["rules"]
+    expected = first.rollups.set_index("record_id")
+    assert expected.loc["H1", "total_revenue"] == 950  # D7 (250) + the deal 006N creates (700)
     assert first.cleared_links["sf_id"].tolist() == ["006KEEP"]
+
+
+def test_no_plan_row_writes_a_hubspot_calculated_rollup(first: PlanResult) -> None:
+    """ROLL-1..6: a real HubSpot rejects writes to its read-only calculated properties."""
+    calculated = set(ROLLUP_FIELDS)
+    written = [r for r in rows(first.plan) if calculated & set(r["fields"] or {})]
+    assert written == []
+    assert not {"ROLL-1", "ROLL-2", "ROLL-3", "ROLL-4", "ROLL-5", "ROLL-6"} & {
+        rule for r in rows(first.plan) for rule in r["rules"]
+    }
+    assert set(first.rollup_differences["field"]) <= calculated
+    assert not first.rollup_differences.empty
 
 
 def test_side_products_for_the_quality_report(first: PlanResult) -> None:

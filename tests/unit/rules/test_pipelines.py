@@ -68,6 +68,40 @@ def test_deal2_record_type_rename_renames_its_pipeline_found_by_the_stable_key()
     assert result.pipelines.set_index("pipeline_key").loc["012A", "hs_pipeline_id"] == "P1"
 
 
+def test_deal2_a_second_record_type_renames_the_standard_pipeline_for_the_first_one() -> None:
+    """One record type -> two: the standard pipeline stood for 012A; it becomes (and is renamed
+    to) 012A's pipeline with its deals; only 012B gets a new pipeline."""
+    result = run(
+        rts=[("012A", "New Business"), ("012B", "Renewal")],
+        pipelines=[{"id": "P1", "label": STANDARD_LABEL}],
+        stages=pipeline_stages("P1", "P1"),
+        link_rows=[("RecordType", STANDARD_KEY, "P1")],
+        opps=[opp("006A", RecordTypeId="012A"), opp("006B", RecordTypeId="012A")],
+    )
+    assert result.pipelines.set_index("pipeline_key").loc["012A", "hs_pipeline_id"] == "P1"
+    link = one(result.plan, object="pipelines", action="link")
+    assert (link["source_id"], link["target_id"]) == ("012A", "P1")
+    update = one(result.plan, object="pipelines", action="update")
+    assert (update["target_id"], update["fields"]) == ("P1", {"label": "Salesforce - New Business"})
+    assert [r["source_id"] for r in rows(result.plan, action="create")] == ["012B"]
+
+
+def test_deal2_back_to_one_record_type_the_standard_pipeline_inherits_its_pipeline() -> None:
+    result = run(
+        rts=[("012A", "New Business")],
+        pipelines=[
+            {"id": "P1", "label": "Salesforce - New Business"},
+            {"id": "P2", "label": "Salesforce - Renewal"},
+        ],
+        stages=pipeline_stages("P1", "P1") + pipeline_stages("P2", "P2"),
+        link_rows=[("RecordType", "012A", "P1"), ("RecordType", "012B", "P2")],
+        opps=[opp("006A", RecordTypeId="012A")],
+    )
+    assert result.pipelines[["pipeline_key", "hs_pipeline_id"]].values.tolist() == [[STANDARD_KEY, "P1"]]
+    assert one(result.plan, object="pipelines", action="update")["fields"] == {"label": STANDARD_LABEL}
+    assert rows(result.plan, action="create") == []
+
+
 def test_deal2_an_unlinked_pipeline_with_the_desired_label_is_adopted_not_duplicated() -> None:
     result = run(
         rts=[("012A", "New Business"), ("012B", "Renewal")],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -11,7 +12,7 @@ from crm_sync.rules.rollups import compute_rollups, plan_rollups
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.unit.rules.deal_world import hs, one, rows
+from tests.unit.rules.deal_world import hs
 
 
 def deals(*rows_: dict[str, Any]) -> pd.DataFrame:
@@ -140,7 +141,31 @@ def test_deal8_mixed_currencies_in_a_rollup_are_flagged() -> None:
 # --------------------------------------------------------------------------- plan_rollups
 
 
-def test_rollups_write_only_changed_fields_to_contacts() -> None:
+def _differences(result: Any) -> dict[tuple[str, str], tuple[Any, Any]]:
+    frame = result.differences
+    return {
+        (r["record_id"], r["field"]): (json.loads(r["expected"]), json.loads(r["hubspot"]))
+        for r in frame.to_dict("records")
+    }
+
+
+def test_roll1_to_roll6_are_never_planned_hubspot_calculates_them() -> None:
+    """ROLL-1..6 are HubSpot's read-only calculated properties: a write is rejected, so the
+    rollups are expectations for the quality report, never plan rows."""
+    d = deals(won("1", amount=100.0))
+    result = plan_rollups(
+        d,
+        pd.DataFrame({"deal_key": ["1"], "contact_key": ["H1"]}),
+        pd.DataFrame({"sf_id": ["001A"], "hs_id": ["C1"]}),
+        hs_contact=hs("contacts", {"id": "H1"}),
+        hs_company=hs("companies", {"id": "C1"}),
+        companies_sync=True,
+    )
+    assert not hasattr(result, "plan")
+    assert result.rollups.set_index("record_id").loc["H1", "total_revenue"] == 100
+
+
+def test_rollup_differences_list_only_fields_hubspot_shows_otherwise() -> None:
     d = deals(won("1", amount=100.0, created_at="2026-01-01", close_date="2026-02-01"))
     contacts = hs(
         "contacts",
@@ -155,9 +180,8 @@ def test_rollups_write_only_changed_fields_to_contacts() -> None:
         hs_company=hs("companies"),
         companies_sync=True,
     )
-    row = one(result.plan, object="contacts")
-    assert row["fields"] == {"total_revenue": 100}
-    assert row["rules"] == ["ROLL-5"]
+    assert _differences(result) == {("H1", "total_revenue"): (100, 50)}
+    assert result.differences["rules"].tolist() == ["ROLL-5"]
 
 
 def test_rollups_on_companies_come_from_the_deals_of_the_linked_account() -> None:
@@ -174,10 +198,11 @@ def test_rollups_on_companies_come_from_the_deals_of_the_linked_account() -> Non
         hs_company=hs("companies", {"id": "C1"}),
         companies_sync=True,
     )
-    fields = {r["target_id"]: r["fields"] for r in rows(result.plan, object="companies")}
-    assert fields["C1"]["total_revenue"] == 15
-    assert fields["C1"]["num_associated_deals"] == 2
-    assert fields["@companies:001B"]["total_revenue"] == 20  # a company this plan creates
+    expected = result.rollups[result.rollups["object"] == "companies"].set_index("record_id")
+    assert expected.loc["C1", "total_revenue"] == 15
+    assert expected.loc["C1", "num_associated_deals"] == 2
+    assert expected.loc["@companies:001B", "total_revenue"] == 20  # a company this plan creates
+    assert _differences(result)[("C1", "total_revenue")] == (15, None)
     off = plan_rollups(
         d,
         pd.DataFrame({"deal_key": [], "contact_key": []}),
@@ -186,10 +211,10 @@ def test_rollups_on_companies_come_from_the_deals_of_the_linked_account() -> Non
         hs_company=hs("companies", {"id": "C1"}),
         companies_sync=False,
     )
-    assert rows(off.plan, object="companies") == []
+    assert (off.differences["object"] != "companies").all()
 
 
-def test_roll6_a_record_whose_deals_are_all_gone_is_reset_to_empty() -> None:
+def test_roll6_a_record_whose_deals_are_all_gone_is_expected_empty() -> None:
     contacts = hs(
         "contacts", {"id": "H1", "num_associated_deals": 2, "total_revenue": 500, "recent_deal_amount": 300}
     )
@@ -201,9 +226,11 @@ def test_roll6_a_record_whose_deals_are_all_gone_is_reset_to_empty() -> None:
         hs_company=hs("companies"),
         companies_sync=True,
     )
-    row = one(result.plan, object="contacts", target_id="H1")
-    assert row["fields"] == {"num_associated_deals": 0, "recent_deal_amount": None, "total_revenue": None}
-    assert {"ROLL-1", "ROLL-6"} <= set(row["rules"])
+    assert _differences(result) == {
+        ("H1", "num_associated_deals"): (0, 2),
+        ("H1", "recent_deal_amount"): (None, 300),
+        ("H1", "total_revenue"): (None, 500),
+    }
 
 
 def test_rollups_skip_deleted_contacts() -> None:
@@ -215,7 +242,7 @@ def test_rollups_skip_deleted_contacts() -> None:
         hs_company=hs("companies"),
         companies_sync=True,
     )
-    assert result.plan.empty
+    assert result.differences.empty
 
 
 # --------------------------------------------------------------------------- properties

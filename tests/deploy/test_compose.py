@@ -108,6 +108,8 @@ def test_airflow_services_share_env_and_mount_the_project(services: dict[str, di
         )
         assert env["CRM_SYNC_CONFIG"].startswith("/opt/airflow/config/"), name
         mounts = _mounts(services[name])
+        # One reports folder for every service: any worker writes a report, any service reads it.
+        assert mounts[env["CRM_SYNC_REPORTS_DIR"]] == "crm-sync-reports", name
         for target in (
             "/opt/airflow/dags",
             "/opt/airflow/plugins",

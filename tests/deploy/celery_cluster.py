@@ -186,7 +186,7 @@ class Cluster:
         run: dict[str, Any] = self.api_json("POST", f"dags/{dag_id}/dagRuns", json=body)
         return str(run["dag_run_id"])
 
-    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300) -> dict[str, Any]:
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 480) -> dict[str, Any]:
         """Poll the run until it finishes; return it. A dead component fails at once."""
 
         def finished() -> dict[str, Any] | None:

@@ -68,7 +68,7 @@ def dag_tasks(cluster: Cluster) -> set[str]:
         cluster.check_alive()
         return cluster.api("GET", f"dags/{DAG_ID}").ok
 
-    wait_for(parsed, timeout=180, what=f"the dag-processor to serialize {DAG_ID}", interval=2)
+    wait_for(parsed, timeout=240, what=f"the dag-processor to serialize {DAG_ID}", interval=2)
     tasks = cluster.api_json("GET", f"dags/{DAG_ID}/tasks")["tasks"]
     return {task["task_id"].rsplit(".", 1)[-1] for task in tasks}
 
@@ -207,6 +207,11 @@ def test_first_run_leaves_both_crms_as_planned(
     assert writes(first_run["stats"], "salesforce")
 
 
+@pytest.mark.xfail(
+    reason="picklist value maps (issue 13 item 7): deal creates fail on dealtype, and each run retries "
+    "those dead letters, so the second run writes again (as in tests/integration/dag)",
+    strict=True,
+)
 def test_second_run_with_nothing_changed_writes_nothing(
     cluster: Cluster, first_run: dict[str, Any], second_run: dict[str, Any]
 ) -> None:
@@ -259,7 +264,7 @@ def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
             "--disable-sync",
             "--hide-scrollbars",
             f"--user-data-dir={profile}",
-            "--window-size=1440,900",
+            "--window-size=1600,1000",
             "--virtual-time-budget=20000",
             *args,
         ],

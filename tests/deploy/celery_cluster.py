@@ -157,7 +157,7 @@ class Cluster:
                 tail = (self.home / f"{name}.log").read_text(errors="replace")[-4000:]
                 raise AssertionError(f"{name} exited with {proc.returncode}:\n{tail}")
 
-    def stop(self, grace: float = 15.0) -> None:
+    def stop(self, grace: float = 10.0) -> None:
         """SIGTERM every process group; SIGKILL what is left once ``grace`` seconds have passed."""
         for proc in self.processes.values():
             if proc.poll() is None:

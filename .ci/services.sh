@@ -18,10 +18,10 @@ apt_install() {
         return 1
     fi
     if [[ "$apt_updated" == 0 ]]; then
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq -o DPkg::Lock::Timeout=300
         apt_updated=1
     fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 --no-install-recommends "$@" >/dev/null
 }
 wait_until() {  # wait_until SECONDS WHAT COMMAND...: poll COMMAND once a second until it succeeds
     local seconds="$1" what="$2"

@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast lint typecheck bench bench-quick plan quarantine dead-letters report clean
+.PHONY: venv services demo test test-fast lint typecheck bench bench-quick plan quarantine dead-letters report clean
 
 venv: $(VENV)/.installed
 
@@ -22,8 +22,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 demo: venv
 	$(BIN)/python -m crm_sync.demo
 
+## Start PostgreSQL and Redis when they are down (and install Chromium for the UI screenshot).
+services:
+	bash .ci/services.sh
+
 ## Lint, type-check and run every test (slow ones included), as CI does.
-test: venv lint typecheck
+test: venv services lint typecheck
 	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 ## The quick loop while developing: no slow tests.

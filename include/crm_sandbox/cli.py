@@ -91,6 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--salesforce-daily-api-limit", type=_positive, help="Salesforce daily API request limit"
     )
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="bind address (default 127.0.0.1; 0.0.0.0 to serve other hosts, e.g. in docker-compose)",
+    )
+    serve.add_argument(
+        "--tls-hostname",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="extra name for the Salesforce certificate (repeatable), e.g. the compose service name",
+    )
 
     conn = sub.add_parser("connections", help="print the export lines that point Airflow and requests here")
     _add_ports(conn)
@@ -200,6 +212,8 @@ def _serve(args: argparse.Namespace) -> int:
                     salesforce_port=args.salesforce_port,
                     hubspot_port=args.hubspot_port,
                     options=options,
+                    host=args.host,
+                    tls_hostnames=args.tls_hostname,
                 )
             )
         except RuntimeError as exc:  # a server that could not bind or start

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,10 +75,10 @@ def connection_env(
 class _ThreadedServer:
     """One uvicorn server in a daemon thread; knows its real port once started."""
 
-    def __init__(self, app: Any, port: int, tls: TlsFiles | None) -> None:
+    def __init__(self, app: Any, port: int, tls: TlsFiles | None, host: str = "127.0.0.1") -> None:
         config = uvicorn.Config(
             app,
-            host="127.0.0.1",
+            host=host,
             port=port,
             log_level="warning",
             lifespan="off",
@@ -138,11 +138,15 @@ def running_sandbox(
     hubspot_port: int = 0,
     tls_dir: Path | None = None,
     options: Mapping[str, Any] | None = None,
+    host: str = "127.0.0.1",
+    tls_hostnames: Sequence[str] = (),
 ) -> Iterator[SandboxEndpoints]:
     """Serve both emulators in background threads for the duration of the block.
 
     Port 0 picks a free port. ``options`` may hold ``{"salesforce": {...}, "hubspot": {...}}``
-    keyword arguments for each emulator's ``create_app`` (e.g. rate-limit settings).
+    keyword arguments for each emulator's ``create_app`` (e.g. rate-limit settings). ``host`` is
+    the bind address and ``tls_hostnames`` extra names for the Salesforce certificate: both only
+    matter when clients on other hosts use the sandbox (the docker-compose ``crm-sandbox`` service).
     """
     sf_app, hs_app = build_apps(scenario, **dict(options or {}))
     if tls_dir is None:
@@ -151,9 +155,9 @@ def running_sandbox(
     if tls_dir is None:
         # A throwaway CA for a throwaway server: removed again when the block ends.
         scratch = tls_dir = Path(tempfile.mkdtemp(prefix="crm-sandbox-tls-"))
-    tls = make_tls_files(tls_dir)
-    sf_server = _ThreadedServer(sf_app, salesforce_port, tls)
-    hs_server = _ThreadedServer(hs_app, hubspot_port, None)
+    tls = make_tls_files(tls_dir, tls_hostnames)
+    sf_server = _ThreadedServer(sf_app, salesforce_port, tls, host)
+    hs_server = _ThreadedServer(hs_app, hubspot_port, None, host)
     started: list[_ThreadedServer] = []
     try:
         sf_port = sf_server.start()

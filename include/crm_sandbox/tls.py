@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,11 +51,15 @@ def ca_bundle_for_port(salesforce_port: int) -> Path:
     return tls_dir_for_port(salesforce_port) / CA_BUNDLE_NAME
 
 
-def make_tls_files(directory: Path) -> TlsFiles:
-    """Create a CA and a server certificate for 127.0.0.1/localhost under ``directory``."""
+def make_tls_files(directory: Path, extra_hostnames: Sequence[str] = ()) -> TlsFiles:
+    """Create a CA and a server certificate for 127.0.0.1/localhost under ``directory``.
+
+    ``extra_hostnames`` are added to the certificate's names, so clients on other hosts can reach
+    the emulator by a name of its own (e.g. the ``crm-sandbox`` service in docker-compose).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     ca = trustme.CA(organization_name="crm-sandbox")
-    server = ca.issue_cert("127.0.0.1", "localhost", "::1")
+    server = ca.issue_cert("127.0.0.1", "localhost", "::1", *extra_hostnames)
     cert_file = directory / "server.pem"
     key_file = directory / "server.key"
     ca_bundle = directory / CA_BUNDLE_NAME

@@ -150,7 +150,9 @@ def format_for(
             out = canon.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
         return pd.Series(json_safe(out.where(canon.notna())), index=index, dtype=object)
     if kind == "number":
-        integral = canon.notna() & (canon == np.floor(canon))
+        # Integral values go out as ``int``, but only where a float holds them exactly: 1e300
+        # stays 1e300 (and is quarantined by its target's range), never a wrapped int64.
+        integral = canon.notna() & (canon == np.floor(canon)) & (canon.abs() < EXACT_INTEGER_LIMIT)
         obj = pd.Series(json_safe(canon), index=index, dtype=object)
         if bool(integral.any()):
             obj[integral] = canon[integral].astype("int64").astype(object)
@@ -163,6 +165,9 @@ def format_for(
         return pd.Series(json_safe(as_text(raw)), index=index, dtype=object)
     return pd.Series(json_safe(canon), index=index, dtype=object)
 
+
+#: Integers up to 2**53 are exact in a float; beyond it a number is not written as ``int``.
+EXACT_INTEGER_LIMIT = 2**53
 
 _SNAPSHOT_TYPE: dict[str, FieldType] = {
     "date": "date",

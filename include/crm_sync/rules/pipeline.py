@@ -37,6 +37,7 @@ from crm_sync.rules.deals import DEAL_CONTACT_COLUMNS, DEAL_STATE_COLUMNS
 from crm_sync.rules.deals import plan_deals as deal_rules
 from crm_sync.rules.inputs import RuleInputs
 from crm_sync.rules.lifecycle import plan_lifecycle
+from crm_sync.rules.limits import quarantine_unwritable
 from crm_sync.rules.merge import (
     SNAPSHOT_COLUMNS,
     align_pairs,
@@ -590,15 +591,16 @@ def assemble_plan(
 ) -> PlanResult:
     """The ``build_plan`` stage: field merges of linked pairs, then every stage's rows -> the plan.
 
-    Update rows for the same record are coalesced; the result is checked against the plan
-    contract and stamped with ``run_id``. Deterministic row order: stage order, then the order
-    each rule produced.
+    Update rows for the same record are coalesced; rows writing a value the target cannot hold
+    unchanged become quarantine rows (SYNC-5, :mod:`~crm_sync.rules.limits`); the result is
+    checked against the plan contract and stamped with ``run_id``. Deterministic row order:
+    stage order, then the order each rule produced.
     """
     owners = _owner_map(tables, inputs, config)
     merged, snapshot, conflicts = merge_linked_pairs(inputs, config, owners, tables)
     parts = [decode_plan(_frame(tables, f"rule_plan_{name}")) for name in _PLAN_PARTS]
     parts.insert(_PLAN_PARTS.index("deals"), merged)
-    plan = coalesce_updates(concat_plans(parts))
+    plan = quarantine_unwritable(coalesce_updates(concat_plans(parts)))
     plan = plan.reset_index(drop=True)
     plan["run_id"] = run_id
     for name in ("source_id", "target_id", "reason"):  # None, never NaN, in the contract's JSON

@@ -120,9 +120,29 @@ def canonical(values: pd.Series, kind: ValueKind) -> pd.Series:
         return text.map({"true": 1.0, "1": 1.0, "yes": 1.0, "false": 0.0, "0": 0.0, "no": 0.0}).astype(
             "float64"
         )
+    if kind == "date":
+        return calendar_days(values)
     stamps = as_timestamp(values)
-    floored: pd.Series = stamps.dt.floor("D" if kind == "date" else "s")
+    floored: pd.Series = stamps.dt.floor("s")
     return floored
+
+
+def calendar_days(values: pd.Series) -> pd.Series:
+    """Dates as the calendar day they name, at UTC midnight.
+
+    A Salesforce date has no zone (``2026-03-01``) and a HubSpot date is midnight UTC (text or
+    epoch milliseconds): both are that day. A value written with an offset
+    (``2026-03-01T00:00:00+02:00``) names the day it shows, not the UTC day it falls on
+    (2026-02-28), so a date never moves a day between the two CRMs.
+    """
+    stamps: pd.Series = as_timestamp(values).dt.floor("D")
+    if values.empty or pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return stamps
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return stamps
+    written = pd.to_datetime(values.astype(str).str[:10], format="%Y-%m-%d", utc=True, errors="coerce")
+    days: pd.Series = written.astype(stamps.dtype).where(written.notna(), stamps)
+    return days
 
 
 def same(left: pd.Series, right: pd.Series) -> np.ndarray:

@@ -812,6 +812,7 @@ def _company_create_rows(
         sf_object="Account",
         hs_object="companies",
         mappings=config.mappings("accounts"),
+        options=inputs.picklist_options,
         link_property="salesforceaccountid",
         base_rules=[[e, "ACC-3"] for e in _eligibility_rule(creators)],
     )
@@ -1032,6 +1033,7 @@ def _account_create_rows(
         sf_object="Account",
         hs_object="companies",
         mappings=config.mappings("accounts"),
+        options=inputs.picklist_options,
         rule="ACC-4",
     )
     return plan

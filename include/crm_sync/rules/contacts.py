@@ -559,6 +559,7 @@ def _hubspot_create_rows(
                 sf_object=sf_object,
                 hs_object="contacts",
                 mappings=config.mappings(_MAPPING_GROUP[sf_object]),
+                options=inputs.picklist_options,
                 link_property=_SF_LINK_PROPERTY[sf_object],
                 base_rules=[["CON-3"]] * len(chosen),
                 defaults={"email": "Email"},
@@ -579,6 +580,7 @@ def _salesforce_create_rows(
         sf_object=sf_object,
         hs_object="contacts",
         mappings=config.mappings(_MAPPING_GROUP[sf_object]),
+        options=inputs.picklist_options,
         rule="CON-2",
         defaults={"Email": "email"},
     )

@@ -65,6 +65,7 @@ from crm_sync.rules.merge import (
     owner_field,
     owner_skips,
     same,
+    unmapped_value_skips,
     writes_to_plan,
 )
 from crm_sync.rules.new_records import create_field_columns, new_record_owners
@@ -509,7 +510,9 @@ def plan_deals(
     )
     co = new_o[create].reset_index(drop=True)
     co_raw = new_o_raw[create].reset_index(drop=True)
-    created_hs = _hubspot_creates(config, owners, co, co_raw, before=~is_new[create])
+    created_hs = _hubspot_creates(
+        config, owners, co, co_raw, before=~is_new[create], options=inputs.picklist_options
+    )
     plans.extend(created_hs)
     sync_pairs_parts.append(
         _sync_pairs(co["sf_id"], created_refs("deals", co["sf_id"]), co["account_id"], "sf")
@@ -534,7 +537,13 @@ def plan_deals(
     cd_raw = new_d_raw[make].reset_index(drop=True)
     company_account = _company_accounts(deal_companies, account_links, cd["hs_id"])
     sf_created, created_ok = _salesforce_creates(
-        config, owners, pipelines, cd=cd, cd_raw=cd_raw, company_account=company_account
+        config,
+        owners,
+        pipelines,
+        cd=cd,
+        cd_raw=cd_raw,
+        company_account=company_account,
+        options=inputs.picklist_options,
     )
     plans.extend(sf_created)
     sync_pairs_parts.append(
@@ -651,6 +660,7 @@ def _merge_pairs(
             sf_object="Opportunity",
             hs_object="deals",
             rules=("DEAL-1",),
+            options=inputs.picklist_options,
         )
     ]
     stage_ids = (
@@ -769,6 +779,9 @@ def _merge_pairs(
             hs_object="deals",
         )
     )
+    plans.append(
+        unmapped_value_skips(result, fields, pairs=pairs, sf_object="Opportunity", hs_object="deals")
+    )
     masked = hs_w.values.where(hs_w.mask.reindex(columns=hs_w.values.columns, fill_value=False))
     return _Merged(plans, result.snapshot, result.conflicts, masked, pairs["hs_id"])
 
@@ -777,13 +790,25 @@ def _merge_pairs(
 
 
 def _hubspot_creates(
-    config: SyncConfig, owners: OwnerMap, co: pd.DataFrame, co_raw: pd.DataFrame, *, before: np.ndarray
+    config: SyncConfig,
+    owners: OwnerMap,
+    co: pd.DataFrame,
+    co_raw: pd.DataFrame,
+    *,
+    before: np.ndarray,
+    options: pd.DataFrame,
 ) -> list[pd.DataFrame]:
     """DEAL-1/DEAL-2/DEAL-9: deals created from Opportunities (``source_id`` = Opportunity Id)."""
     if co.empty:
         return []
-    columns = create_field_columns(
-        co_raw, config.mappings("opportunities"), Target.HUBSPOT, sf_object="Opportunity", hs_object="deals"
+    columns, unmapped = create_field_columns(
+        co_raw,
+        config.mappings("opportunities"),
+        Target.HUBSPOT,
+        sf_object="Opportunity",
+        hs_object="deals",
+        source_ids=co["sf_id"],
+        options=options,
     )
     owner = owners.to_hubspot(co["owner"])
     values = pd.DataFrame(columns)
@@ -815,7 +840,7 @@ def _hubspot_creates(
         owner_values=co["owner"],
         owners=owners,
     )
-    return [rows, skips]
+    return [rows, skips, unmapped]
 
 
 def _company_accounts(assoc: pd.DataFrame, account_links: pd.DataFrame, deal_ids: pd.Series) -> pd.Series:
@@ -841,6 +866,7 @@ def _salesforce_creates(
     cd: pd.DataFrame,
     cd_raw: pd.DataFrame,
     company_account: pd.Series,
+    options: pd.DataFrame,
 ) -> tuple[list[pd.DataFrame], pd.DataFrame]:
     """DEAL-5: Opportunities created from deals, ``HubSpot_Id__c`` = deal id (upsert key)."""
     if cd.empty:
@@ -850,13 +876,16 @@ def _salesforce_creates(
     cd = cd[keep].reset_index(drop=True)
     cd_raw = cd_raw[keep].reset_index(drop=True)
     account = company_account.reset_index(drop=True)[keep].reset_index(drop=True)
-    columns = create_field_columns(
+    columns, unmapped = create_field_columns(
         cd_raw,
         config.mappings("opportunities"),
         Target.SALESFORCE,
         sf_object="Opportunity",
         hs_object="deals",
+        source_ids=cd["hs_id"],
+        options=options,
     )
+    plans.append(unmapped)
     values = pd.DataFrame(columns)
     values["StageName"] = cd["stage_api"].astype(object)
     rt = (

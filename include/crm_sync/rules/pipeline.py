@@ -46,6 +46,7 @@ from crm_sync.rules.merge import (
     modified_at,
     owner_field,
     owner_skips,
+    unmapped_value_skips,
     writes_to_plan,
 )
 from crm_sync.rules.normalize import as_bool, as_text, column
@@ -454,7 +455,13 @@ def merge_linked_pairs(
         if p.empty:
             continue
         sides = align_pairs(p, sf, hs)
-        fields = mapped_fields(sides, config.mappings(group), sf_object=sf_object, hs_object=hs_object)
+        fields = mapped_fields(
+            sides,
+            config.mappings(group),
+            sf_object=sf_object,
+            hs_object=hs_object,
+            options=inputs.picklist_options,
+        )
         owner_pairs = p["linked"].to_numpy(dtype=bool)
         sf_owner = as_text(column(sides.sf, "OwnerId")).where(pd.Series(owner_pairs))
         hs_owner = as_text(column(sides.hs, "hubspot_owner_id")).where(pd.Series(owner_pairs))
@@ -503,6 +510,7 @@ def merge_linked_pairs(
                 hs_object=hs_object,
             )
         )
+        plans.append(unmapped_value_skips(result, fields, pairs=p, sf_object=sf_object, hs_object=hs_object))
         snap = result.snapshot
         if not owner_pairs.all() and not snap.empty:
             unlinked = set(p.loc[~p["linked"], "sf_id"])

@@ -99,21 +99,22 @@ def _number_problems(values: list[Any], max_abs: float | None, decimals: int | N
 
 
 def _date_problems(values: list[Any]) -> list[str | None]:
-    text = pd.Series([v if isinstance(v, str) else None for v in values], dtype=object)
-    stamps = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
-    given = text.notna().to_numpy()
-    unreadable = given & stamps.isna().to_numpy()
-    outside = (
-        given
-        & ~unreadable
-        & ~((stamps >= EARLIEST) & (stamps <= LATEST)).to_numpy(dtype=bool, na_value=False)
-    )
-    out: list[str | None] = [None] * len(values)
-    for i in np.flatnonzero(unreadable):
-        out[i] = "is not a date the target can store (1700-01-01 to 4000-12-31)"
-    for i in np.flatnonzero(outside):
-        out[i] = "is outside the dates the target can store (1700-01-01 to 4000-12-31)"
-    return out
+    texts = [v for v in values if isinstance(v, str)]
+    if not texts:
+        return [None] * len(values)
+    # Plans repeat dates a lot: parse each distinct text once.
+    distinct = pd.unique(pd.Series(texts, dtype=object))
+    stamps = pd.to_datetime(pd.Series(distinct, dtype=object), utc=True, errors="coerce", format="ISO8601")
+    inside = ((stamps >= EARLIEST) & (stamps <= LATEST)).to_numpy(dtype=bool, na_value=False)
+    problem: dict[str, str] = {}
+    for text, stamp, ok in zip(distinct, stamps, inside, strict=True):
+        if pd.isna(stamp):
+            problem[text] = "is not a date the target can store (1700-01-01 to 4000-12-31)"
+        elif not ok:
+            problem[text] = "is outside the dates the target can store (1700-01-01 to 4000-12-31)"
+    if not problem:
+        return [None] * len(values)
+    return [problem.get(v) if isinstance(v, str) else None for v in values]
 
 
 def _limit(target: str, obj: str, f: Field) -> Limit | None:
@@ -143,6 +144,19 @@ def target_limits() -> dict[tuple[str, str], dict[str, Limit]]:
 _LIMITS = target_limits()
 
 
+def _written_cells(rows: pd.DataFrame, limits: Mapping[str, Limit]) -> dict[str, tuple[list[int], list[Any]]]:
+    """The non-blank values the rows write into limited fields, per field: (positions, values).
+    One pass over the cells the rows actually write (a row writes few of its object's fields)."""
+    cells: dict[str, tuple[list[int], list[Any]]] = {}
+    for pos, written in zip(rows.index.tolist(), rows["fields"].tolist(), strict=True):
+        for name, value in (written or {}).items():
+            if value is not None and name in limits:
+                at, values = cells.setdefault(name, ([], []))
+                at.append(pos)
+                values.append(value)
+    return cells
+
+
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 42 else text[:40] + "..."
@@ -164,13 +178,10 @@ def quarantine_unwritable(plan: pd.DataFrame) -> pd.DataFrame:
         limits = _LIMITS.get((str(target), str(obj)))
         if not limits:
             continue
-        positions = rows.index.to_numpy(dtype=np.int64)
-        fields = rows["fields"].to_numpy(dtype=object)
-        for name, limit in limits.items():
-            values = [f.get(name) if f else None for f in fields]
-            for i, problem in enumerate(limit.problems(values)):
+        for name, (at, values) in _written_cells(rows, limits).items():
+            for pos, value, problem in zip(at, values, limits[name].problems(values), strict=True):
                 if problem is not None:
-                    reasons.setdefault(int(positions[i]), []).append(f"{name} {_shown(values[i])} {problem}")
+                    reasons.setdefault(pos, []).append(f"{name} {_shown(value)} {problem}")
     if not reasons:
         return plan
     actions = plan["action"].to_numpy(dtype=object).copy()

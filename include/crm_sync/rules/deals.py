@@ -57,6 +57,7 @@ from crm_sync.rules.inputs import RuleInputs
 from crm_sync.rules.merge import (
     SNAPSHOT_COLUMNS,
     MergeField,
+    MergeResult,
     PairSides,
     canonical,
     mapped_fields,
@@ -682,6 +683,134 @@ def _keep_earliest_create_date(f: MergeField) -> MergeField:
     return replace(f, hs_writable=pd.Series(hs_later, index=f.hs_key.index))
 
 
+class _StageIds:
+    """DEAL-2: the HubSpot stage id of a Salesforce stage in each pair's pipeline."""
+
+    def __init__(self, stages: pd.DataFrame, pipeline_keys: pd.Series) -> None:
+        self.ids = (
+            stages.set_index(["pipeline_key", "stage_api_name"])["hs_stage_id"] if not stages.empty else None
+        )
+        self.pipeline_keys = pipeline_keys
+
+    def __call__(self, sub: pd.Index, api: pd.Series) -> pd.Series:
+        if self.ids is None:
+            return pd.Series([None] * len(sub), index=sub, dtype=object)
+        keys = pd.MultiIndex.from_arrays(
+            [self.pipeline_keys.loc[sub].astype(object), api.loc[sub].astype(object)]
+        )
+        return pd.Series(self.ids.reindex(keys).to_numpy(dtype=object), index=sub, dtype=object)
+
+
+def _deal_fields(
+    inputs: RuleInputs,
+    config: SyncConfig,
+    owners: OwnerMap,
+    sides: PairSides,
+    *,
+    mo: pd.DataFrame,
+    md: pd.DataFrame,
+    stage_ids: _StageIds,
+) -> list[MergeField]:
+    """The merged fields of a deal pair: DEAL-1's mapped fields, the stage through the pipeline's
+    stage map (DEAL-2), the owner (OWN-5) and the currency code (DEAL-8)."""
+    fields = [
+        _keep_earliest_create_date(f)
+        for f in mapped_fields(
+            sides,
+            config.mappings("opportunities"),
+            sf_object="Opportunity",
+            hs_object="deals",
+            rules=("DEAL-1",),
+            options=inputs.picklist_options,
+        )
+    ]
+    sf_stage = mo["stage"].reset_index(drop=True)
+    hs_stage = md["stage_api"].astype("str").reset_index(drop=True)
+    sf_cur = mo["currency"].reset_index(drop=True)
+    hs_cur = md["currency"].reset_index(drop=True)
+    return [
+        *fields,
+        MergeField(
+            sf_field="StageName",
+            hs_field="dealstage",
+            rule="two_way",
+            kind="string",
+            sf_key=sf_stage,
+            hs_key=hs_stage,
+            to_hs=lambda sub: stage_ids(sub, sf_stage),
+            to_sf=lambda sub: hs_stage.loc[sub].astype(object),
+            rules=("DEAL-1", "DEAL-2"),
+        ),
+        owner_field(
+            owners,
+            mo["owner"].reset_index(drop=True),
+            md["owner"].reset_index(drop=True),
+            rules=("DEAL-1", "OWN-5"),
+        ),
+        MergeField(
+            sf_field="CurrencyIsoCode",
+            hs_field="deal_currency_code",
+            rule="two_way",
+            kind="string",
+            sf_key=sf_cur,
+            hs_key=hs_cur,
+            to_hs=lambda sub: sf_cur.loc[sub].astype(object),
+            to_sf=lambda sub: hs_cur.loc[sub].astype(object),
+            rules=("DEAL-8",),
+        ),
+    ]
+
+
+def _follow_record_type(
+    result: MergeResult, pairs: pd.DataFrame, mo: pd.DataFrame, md: pd.DataFrame, stage_ids: _StageIds
+) -> None:
+    """DEAL-2: the pipeline follows the record type; a move rewrites the stage for the new
+    pipeline (the stage the merge settled on: Salesforce's unless HubSpot's won)."""
+    hs_w, sf_w = result.hubspot, result.salesforce
+    n = len(pairs)
+    desired_pipeline = mo["hs_pipeline_id"].astype(object).reset_index(drop=True)
+    move = ~same(as_text(desired_pipeline), md["pipeline"].reset_index(drop=True))
+    if not move.any():
+        return
+    stage_written_to_sf = (
+        sf_w.mask["StageName"].to_numpy(dtype=bool) if "StageName" in sf_w.mask.columns else np.zeros(n, bool)
+    )
+    sf_stage = mo["stage"].reset_index(drop=True)
+    hs_stage = md["stage_api"].astype("str").reset_index(drop=True)
+    api = sf_stage.where(~pd.Series(stage_written_to_sf), hs_stage)
+    idx = pairs.index[move]
+    hs_w.add("pipeline", desired_pipeline.loc[idx], move, ("DEAL-2",))
+    current_mask = (
+        hs_w.mask["dealstage"].to_numpy(dtype=bool) if "dealstage" in hs_w.mask.columns else np.zeros(n, bool)
+    )
+    current_vals = (
+        hs_w.values["dealstage"]
+        if "dealstage" in hs_w.values.columns
+        else pd.Series([None] * n, dtype=object)
+    )
+    new_vals = current_vals.astype(object).copy()
+    new_vals.loc[idx] = stage_ids(idx, api).to_numpy(dtype=object)
+    hs_w.add("dealstage", new_vals, current_mask | move, ("DEAL-1", "DEAL-2"))
+
+
+def _keep_naming_each_other(
+    result: MergeResult, pairs: pd.DataFrame, mo: pd.DataFrame, md: pd.DataFrame
+) -> None:
+    """Both sides keep naming each other (RULES.md "Linked"): a missing or stale link id is written."""
+    hs_link = md["sf_ref"].reset_index(drop=True)
+    fix_hs = ~same(hs_link, as_text(pairs["sf_id"]))
+    if fix_hs.any():
+        result.hubspot.add(
+            "salesforceopportunityid", pairs["sf_id"].where(pd.Series(fix_hs)), fix_hs, ("SYNC-4",)
+        )
+    sf_link = mo["hs_ref"].reset_index(drop=True)
+    fix_sf = ~same(sf_link, as_text(pairs["hs_id"]))
+    if fix_sf.any():
+        result.salesforce.add(
+            "HubSpot_Id__c", pairs["hs_id"].where(pd.Series(fix_sf)), fix_sf, ("DEAL-5", "SYNC-4")
+        )
+
+
 def _merge_pairs(
     inputs: RuleInputs,
     config: SyncConfig,
@@ -698,71 +827,16 @@ def _merge_pairs(
     the paired rows of the first two.
     """
     o, d, opp_raw, deal_raw = staged
-    n = len(mo)
-    if n == 0:
+    if len(mo) == 0:
         return _Merged([], _empty(SNAPSHOT_COLUMNS), pd.DataFrame(), pd.DataFrame(), pd.Series(dtype=object))
     sf_rows = opp_raw.iloc[_positions(o["sf_id"], mo["sf_id"])].reset_index(drop=True)
     hs_rows = deal_raw.iloc[_positions(d["hs_id"], md["hs_id"])].reset_index(drop=True)
     pairs = pd.DataFrame(
         {"sf_id": mo["sf_id"].to_numpy(dtype=object), "hs_id": md["hs_id"].to_numpy(dtype=object)}
     )
+    stage_ids = _StageIds(stages, mo["pipeline_key"])
     sides = PairSides(pairs, sf_rows, hs_rows)
-    fields = [
-        _keep_earliest_create_date(f)
-        for f in mapped_fields(
-            sides,
-            config.mappings("opportunities"),
-            sf_object="Opportunity",
-            hs_object="deals",
-            rules=("DEAL-1",),
-            options=inputs.picklist_options,
-        )
-    ]
-    stage_ids = (
-        stages.set_index(["pipeline_key", "stage_api_name"])["hs_stage_id"] if not stages.empty else None
-    )
-
-    def stage_id_for(sub: pd.Index, api: pd.Series) -> pd.Series:
-        if stage_ids is None:
-            return pd.Series([None] * len(sub), index=sub, dtype=object)
-        keys = pd.MultiIndex.from_arrays(
-            [mo["pipeline_key"].loc[sub].astype(object), api.loc[sub].astype(object)]
-        )
-        return pd.Series(stage_ids.reindex(keys).to_numpy(dtype=object), index=sub, dtype=object)
-
-    sf_stage = mo["stage"].reset_index(drop=True)
-    hs_stage = md["stage_api"].astype("str").reset_index(drop=True)
-    fields.append(
-        MergeField(
-            sf_field="StageName",
-            hs_field="dealstage",
-            rule="two_way",
-            kind="string",
-            sf_key=sf_stage,
-            hs_key=hs_stage,
-            to_hs=lambda sub: stage_id_for(sub, sf_stage),
-            to_sf=lambda sub: hs_stage.loc[sub].astype(object),
-            rules=("DEAL-1", "DEAL-2"),
-        )
-    )
-    sf_owner = mo["owner"].reset_index(drop=True)
-    hs_owner = md["owner"].reset_index(drop=True)
-    fields.append(owner_field(owners, sf_owner, hs_owner, rules=("DEAL-1", "OWN-5")))
-    sf_cur = mo["currency"].reset_index(drop=True)
-    hs_cur = md["currency"].reset_index(drop=True)
-    fields.append(
-        MergeField(
-            sf_field="CurrencyIsoCode",
-            hs_field="deal_currency_code",
-            rule="two_way",
-            kind="string",
-            sf_key=sf_cur,
-            hs_key=hs_cur,
-            to_hs=lambda sub: sf_cur.loc[sub].astype(object),
-            to_sf=lambda sub: hs_cur.loc[sub].astype(object),
-            rules=("DEAL-8",),
-        )
-    )
+    fields = _deal_fields(inputs, config, owners, sides, mo=mo, md=md, stage_ids=stage_ids)
     result = merge_fields(
         pairs,
         fields,
@@ -772,45 +846,11 @@ def _merge_pairs(
         hs_modified=md["modified"],
         now=inputs.now,
     )
-    hs_w = result.hubspot
-    sf_w = result.salesforce
-
-    # DEAL-2: the pipeline follows the record type; a move rewrites the stage for the new pipeline.
-    desired_pipeline = mo["hs_pipeline_id"].astype(object).reset_index(drop=True)
-    move = ~same(as_text(desired_pipeline), md["pipeline"].reset_index(drop=True))
-    if move.any():
-        stage_written_to_sf = (
-            sf_w.mask["StageName"].to_numpy(dtype=bool)
-            if "StageName" in sf_w.mask.columns
-            else np.zeros(n, bool)
-        )
-        api = sf_stage.where(~pd.Series(stage_written_to_sf), hs_stage)
-        idx = pairs.index[move]
-        hs_w.add("pipeline", desired_pipeline.loc[idx], move, ("DEAL-2",))
-        current_mask = (
-            hs_w.mask["dealstage"].to_numpy(dtype=bool)
-            if "dealstage" in hs_w.mask.columns
-            else np.zeros(n, bool)
-        )
-        current_vals = (
-            hs_w.values["dealstage"]
-            if "dealstage" in hs_w.values.columns
-            else pd.Series([None] * n, dtype=object)
-        )
-        new_vals = current_vals.astype(object).copy()
-        new_vals.loc[idx] = stage_id_for(idx, api).to_numpy(dtype=object)
-        hs_w.add("dealstage", new_vals, current_mask | move, ("DEAL-1", "DEAL-2"))
-
-    # Both sides keep naming each other (RULES.md "Linked"); a missing or stale link id is written.
-    hs_link = md["sf_ref"].reset_index(drop=True)
-    fix_hs = ~same(hs_link, as_text(pairs["sf_id"]))
-    if fix_hs.any():
-        hs_w.add("salesforceopportunityid", pairs["sf_id"].where(pd.Series(fix_hs)), fix_hs, ("SYNC-4",))
-    sf_link = mo["hs_ref"].reset_index(drop=True)
-    fix_sf = ~same(sf_link, as_text(pairs["hs_id"]))
-    if fix_sf.any():
-        sf_w.add("HubSpot_Id__c", pairs["hs_id"].where(pd.Series(fix_sf)), fix_sf, ("DEAL-5", "SYNC-4"))
-
+    _follow_record_type(result, pairs, mo, md, stage_ids)
+    _keep_naming_each_other(result, pairs, mo, md)
+    hs_w, sf_w = result.hubspot, result.salesforce
+    sf_owner = mo["owner"].reset_index(drop=True)
+    hs_owner = md["owner"].reset_index(drop=True)
     plans = [
         writes_to_plan(
             hs_w, target=Target.HUBSPOT, obj="deals", target_id=pairs["hs_id"], source_id=pairs["sf_id"]

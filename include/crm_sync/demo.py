@@ -131,7 +131,10 @@ def _show_outputs(airflow_home: Path, root: Path, logs: Path) -> int:
     engine = staging.staging_engine()
     runs = staging.read_frame(engine, "sync_run").sort_values("started_at")
     status = 0
-    for command in (["plan", "--run-id", str(runs["run_id"].iloc[0])], ["quarantine"], ["dead-letters"]):
+    commands = [["plan", "--run-id", str(runs["run_id"].iloc[0])], ["quarantine"], ["dead-letters"]]
+    if (airflow_home / "crm_sync_reports").exists():
+        commands.append(["report"])
+    for command in commands:
         print()
         status = max(status, cli_main(command))
     reports = airflow_home / "crm_sync_reports"

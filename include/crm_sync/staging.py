@@ -277,6 +277,20 @@ dead_letter = sa.Table(
     sa.Column("resolved_at", UTCDateTime()),
 )
 
+#: Both CRMs' picklist / enumeration options (Salesforce describe ``picklistValues``, HubSpot
+#: property ``options``), refreshed by each extraction of the object: what the SYNC-2 value maps
+#: translate between.
+picklist_options = sa.Table(
+    "picklist_options",
+    metadata,
+    sa.Column("system", sa.Text(), primary_key=True),
+    sa.Column("object", sa.Text(), primary_key=True),
+    sa.Column("field", sa.Text(), primary_key=True),
+    sa.Column("value", sa.Text(), primary_key=True),
+    sa.Column("label", sa.Text()),
+    sa.Column("active", sa.Boolean()),
+)
+
 #: Tables :func:`replace_frame` must never replace (they belong to the staging contract).
 CORE_TABLES: frozenset[str] = frozenset(metadata.tables)
 

@@ -207,11 +207,6 @@ def test_first_run_leaves_both_crms_as_planned(
     assert writes(first_run["stats"], "salesforce")
 
 
-@pytest.mark.xfail(
-    reason="picklist value maps (issue 13 item 7): deal creates fail on dealtype, and each run retries "
-    "those dead letters, so the second run writes again (as in tests/integration/dag)",
-    strict=True,
-)
 def test_second_run_with_nothing_changed_writes_nothing(
     cluster: Cluster, first_run: dict[str, Any], second_run: dict[str, Any]
 ) -> None:

@@ -42,6 +42,7 @@ from sqlalchemy.engine import Engine
 from crm_sync import staging
 from crm_sync.catalog import HUBSPOT_ASSOCIATIONS, Stream
 from crm_sync.catalog import stream as catalog_stream
+from crm_sync.extract import options as picklist_options
 from crm_sync.extract.records import (
     RecordParser,
     flatten_hubspot_object,
@@ -272,6 +273,12 @@ class HubSpotExtractor:
         if not wanted:
             return {}
         body = self._call(self.properties_api.get_all, stream.name)
+        picklist_options.stage(
+            self.engine,
+            "hubspot",
+            stream.name,
+            picklist_options.from_properties(body.get("results") or [], stream),
+        )
         result: dict[str, frozenset[str]] = {}
         for prop in body.get("results") or []:
             options = prop.get("options") or []

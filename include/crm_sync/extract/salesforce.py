@@ -38,6 +38,7 @@ from sqlalchemy.engine import Engine
 
 from crm_sync import staging
 from crm_sync.catalog import Stream
+from crm_sync.extract import options as picklist_options
 from crm_sync.extract.records import RecordParser, bulk_csv_record, parse_datetime
 from crm_sync.extract.sink import STAGE, ExtractStats, StagingSink, log_stats
 from crm_sync.settings import ExtractSettings
@@ -166,6 +167,9 @@ class SalesforceExtractor:
                 stream.name,
                 ", ".join(missing),
             )
+        picklist_options.stage(
+            self.engine, "salesforce", stream.name, picklist_options.from_describe(description, stream)
+        )
         return fields, picklists_from_describe(description, stream)
 
     # -- extraction ----------------------------------------------------------------------------

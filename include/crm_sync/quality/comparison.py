@@ -264,7 +264,15 @@ def compare_object(
             column(sides.hs, m.hubspot),
         )
         for m, f in zip(
-            mappings, mapped_fields(sides, mappings, sf_object=sf_object, hs_object=hs_object), strict=True
+            mappings,
+            mapped_fields(
+                sides,
+                mappings,
+                sf_object=sf_object,
+                hs_object=hs_object,
+                options=frames.get("picklist_options"),
+            ),
+            strict=True,
         )
     ]
     compared.append(_owner(sides, owners))

@@ -63,6 +63,7 @@ _TABLES: tuple[str, ...] = (
     "rule_account_groups",
     "rule_rollups",
     "rule_currency_flags",
+    "picklist_options",
 )
 
 

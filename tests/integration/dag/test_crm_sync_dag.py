@@ -203,7 +203,6 @@ def test_plan_carries_the_demo_outcomes_rules_md_promises(deployment: Deployment
     assert all(e["reason"] for e in entries)  # SYNC-5: whatever is kept says why
 
 
-@pytest.mark.xfail(reason="picklist value maps (issue 13 item 7): deal writes fail on dealtype", strict=True)
 def test_rerun_is_idempotent_watermarks_advance_after_a_real_run_and_the_next_plan_writes_nothing(
     deployment: Deployment,
 ) -> None:

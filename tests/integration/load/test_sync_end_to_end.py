@@ -28,13 +28,6 @@ from tests.integration.sync_harness import sync
 
 pytestmark = pytest.mark.slow
 
-#: Salesforce's Opportunity Type values ("New Customer", …) are not options of HubSpot's
-#: ``dealtype``; until the rules map picklist values (issue 13, item 7) the deal writes are dead
-#: letters, which these tests see.
-VALUE_MAPS_PENDING = pytest.mark.xfail(
-    reason="picklist value maps (issue 13 item 7): deal writes fail on dealtype", strict=True
-)
-
 
 @pytest.fixture
 def synced(sandbox_for: Callable[..., Sandbox], staging_dbs: StagingDbs) -> Sandbox:
@@ -73,7 +66,6 @@ def test_records_created_on_either_side_are_linked_both_ways(synced: Sandbox) ->
     assert nina["salesforcecontactid"] == "003Dm0000NPATELIQ5"
 
 
-@VALUE_MAPS_PENDING
 def test_deals_land_in_their_record_types_pipeline_with_associations(synced: Sandbox) -> None:
     hs = synced.hubspot()
     pipelines = hubspot_pipelines(hs)
@@ -100,17 +92,17 @@ def test_opportunities_from_deals_get_their_contact_roles(synced: Sandbox) -> No
     )
 
 
-@VALUE_MAPS_PENDING
 def test_updates_and_deletes_reach_the_other_side(synced: Sandbox) -> None:
     sf, hs = synced.salesforce(), synced.hubspot()
     assert salesforce_one(sf, "Account", ["Website"], "Id = '001Dm0000HOOLI2IQP'")["Website"] == "hooli.com"
     assert salesforce_one(sf, "Contact", ["Phone"], "Id = '003Dm0000LFOXXXIQ5'")["Phone"] == "+1 212 555 0199"
     deals = {d["id"]: d for d in hubspot_rows(hs, "deals", ["dealtype"])}
-    assert deals["3001"]["dealtype"] == "New Customer"  # DEAL-1 value map
+    # SYNC-2 value map: Salesforce's "New Customer" has no counterpart among dealtype's options,
+    # so that one field is skipped (and reported in the plan); the deal keeps a valid option.
+    assert deals["3001"]["dealtype"] == "newbusiness"
     assert "3006" not in deals  # DEAL-4: the Opportunity was deleted in Salesforce
 
 
-@VALUE_MAPS_PENDING
 def test_a_second_run_with_nothing_changed_writes_nothing(synced: Sandbox) -> None:
     before = _stats(synced)
     loads = sync("run-2", 1)

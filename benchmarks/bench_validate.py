@@ -4,6 +4,7 @@ Usage::
 
     python -m benchmarks.bench_validate                  # 1,000,000 staged rows + 250,000 plan rows
     python -m benchmarks.bench_validate --rows 20000     # smoke size
+    python -m benchmarks.bench_validate --task-rows 1000000   # also the whole task on SQLite staging
 
 The staged frames are generated in-process with numpy from one seed, typed as staging hands them
 to the ``validate`` task (text ids, UTC timestamps, floats): 40% HubSpot contacts, 30% Salesforce
@@ -14,7 +15,10 @@ quarter as many rows (creates, linked updates, deal rows with pipelines and stag
 Measured: the whole :func:`crm_sync.quality.validation.validate` (prepare, Great Expectations,
 row masks, failure rows, held-back plan rows), with the GX import and context creation timed
 apart (a once-per-task cost). Peak memory is the process high-water mark during validation
-(``VmHWM`` reset just before), so it includes the input frames. Staging I/O is not included.
+(``VmHWM`` reset just before), so it includes the input frames. Staging I/O is not included
+there; ``--task-rows N`` also stages N rows (and a quarter as many plan rows) in a SQLite file
+and times the whole ``validate`` task on them: reading, validating, writing the quarantine and
+rewriting the held-back plan rows.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ FULL: list[tuple[str, list[str]]] = [
     ("bench_plan", ["--scale", "1.0"]),
     ("bench_load_hubspot", ["--sizes", "100000,1000000"]),
     ("bench_load_salesforce", ["--sizes", "100000,1000000"]),
-    ("bench_validate", ["--rows", "1000000"]),
+    ("bench_validate", ["--rows", "1000000", "--task-rows", "1000000"]),
     ("bench_report", ["--pairs", "600000"]),
 ]
 QUICK: list[tuple[str, list[str]]] = [
@@ -32,7 +32,7 @@ QUICK: list[tuple[str, list[str]]] = [
     ("bench_plan", ["--scale", "0.02", "--repeat", "1"]),
     ("bench_load_hubspot", ["--sizes", "10000"]),
     ("bench_load_salesforce", ["--sizes", "10000", "--chunk", "10000", "--job-rows", "10000"]),
-    ("bench_validate", ["--rows", "20000"]),
+    ("bench_validate", ["--rows", "20000", "--task-rows", "20000"]),
     ("bench_report", ["--pairs", "10000"]),
 ]
 

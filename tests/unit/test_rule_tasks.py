@@ -11,12 +11,8 @@ import pytest
 import sqlalchemy as sa
 from crm_sync import staging
 from crm_sync.plan import PlanRow, plan_frame
-from crm_sync.rules.deal_contacts import (
-    ASSOCIATION_SNAPSHOT_TABLE,
-    PLANNED_ASSOCIATION_SNAPSHOT_TABLE,
-    next_association_snapshot,
-)
-from crm_sync.tasks.rules import _publish_plan, load_inputs, read_stage_table
+from crm_sync.rules.deal_contacts import PLANNED_ASSOCIATION_SNAPSHOT_TABLE, next_association_snapshot
+from crm_sync.tasks.rules import _publish_plan, advance_association_snapshot, load_inputs
 
 
 @pytest.fixture
@@ -84,7 +80,6 @@ def test_deal6_association_snapshot_round_trip_through_staging(engine: sa.Engine
         [{"opportunity_id": "006A", "deal_id": "9001", "contact_id": "003A", "hs_contact_id": "H1"}]
     )
     staging.replace_frame(engine, PLANNED_ASSOCIATION_SNAPSHOT_TABLE, planned, "r1")
-    stored = next_association_snapshot(read_stage_table(engine, PLANNED_ASSOCIATION_SNAPSHOT_TABLE))
-    staging.replace_frame(engine, ASSOCIATION_SNAPSHOT_TABLE, stored, "r1")
+    assert advance_association_snapshot(engine, "r1") == 1
     read_back = load_inputs(engine, now=staging.now_utc()).association_snapshot
     assert next_association_snapshot(read_back).to_dict("records") == planned.to_dict("records")

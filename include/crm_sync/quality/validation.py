@@ -74,10 +74,27 @@ class ObjectOutcome:
     by_check: dict[str, int] = field(default_factory=dict)
     expectations: dict[str, str] = field(default_factory=dict)
     samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: The gate's view: the rows this run read (changed since the last run), when known.
+    run_rows: int | None = None
+    run_failed: int | None = None
+    run_by_check: dict[str, int] | None = None
+    run_samples: dict[str, list[dict[str, Any]]] | None = None
 
     @property
     def rate(self) -> float:
         return self.failed / self.rows if self.rows else 0.0
+
+    @property
+    def gate(self) -> tuple[int, int, dict[str, int], dict[str, list[dict[str, Any]]]]:
+        """(rows, failing rows, failures per check, samples) the failure-rate gate judges.
+
+        Staging keeps every record ever read, so a record that failed long ago (and waits in
+        quarantine) is still there; it must not stop every later run. The gate therefore judges
+        the rows this run read when staging says which they are (``_run_id``), else all rows.
+        """
+        if self.run_rows is None:
+            return self.rows, self.failed, self.by_check, self.samples
+        return self.run_rows, self.run_failed or 0, self.run_by_check or {}, self.run_samples or {}
 
     @property
     def label(self) -> str:
@@ -93,6 +110,11 @@ class ObjectOutcome:
             "failed": self.failed,
             "rate": round(self.rate, 6),
             "by_check": dict(self.by_check),
+            **(
+                {"run_rows": self.run_rows, "run_failed": self.run_failed}
+                if self.run_rows is not None
+                else {}
+            ),
         }
 
 
@@ -164,13 +186,30 @@ def _run(runner: GxRunner, name: str, checks: Sequence[Check], frame: pd.DataFra
 
 
 def validate_object(
-    runner: GxRunner, spec: ObjectSpec, staged: pd.DataFrame, checks: Sequence[Check], samples: int = 5
+    runner: GxRunner,
+    spec: ObjectSpec,
+    staged: pd.DataFrame,
+    checks: Sequence[Check],
+    *,
+    samples: int = 5,
+    run_id: str | None = None,
 ) -> tuple[ObjectOutcome, list[dict[str, Any]]]:
-    """One staged object's suite: its outcome and its failure rows."""
+    """One staged object's suite: its outcome and its failure rows.
+
+    With ``run_id`` (and staging's ``_run_id`` column), the outcome also counts the rows that
+    run read, which is what the gate judges (:attr:`ObjectOutcome.gate`).
+    """
     live = staged[alive(staged).to_numpy(dtype=bool)].reset_index(drop=True) if not staged.empty else staged
     frame = prepare(spec, live)
     masks = _run(runner, f"staged.{spec.system}.{spec.name}", checks, frame)
     outcome = ObjectOutcome("staged", spec.system, spec.name, rows=len(frame), failed=0)
+    batch = (
+        (live["_run_id"] == run_id).to_numpy(dtype=bool, na_value=False)
+        if run_id is not None and "_run_id" in live.columns
+        else None
+    )
+    run_by_check: dict[str, int] = {}
+    run_samples: dict[str, list[dict[str, Any]]] = {}
     any_failed = np.zeros(len(frame), dtype=bool)
     failures: list[dict[str, Any]] = []
     for check in checks:
@@ -185,7 +224,18 @@ def validate_object(
         outcome.by_check[check.name] = len(positions)
         outcome.expectations[check.name] = check.expectation
         outcome.samples[check.name] = [{"record_id": r["record_id"], **r["payload"]} for r in rows[:samples]]
+        if batch is not None:
+            in_run = [r for r, p in zip(rows, positions.tolist(), strict=True) if batch[p]]
+            run_by_check[check.name] = len(in_run)
+            run_samples[check.name] = [
+                {"record_id": r["record_id"], **r["payload"]} for r in in_run[:samples]
+            ]
     outcome.failed = int(any_failed.sum())
+    if batch is not None:
+        outcome.run_rows = int(batch.sum())
+        outcome.run_failed = int((any_failed & batch).sum())
+        outcome.run_by_check = run_by_check
+        outcome.run_samples = run_samples
     return outcome, failures
 
 
@@ -267,6 +317,7 @@ def validate(
     *,
     runner: GxRunner | None = None,
     samples: int = 5,
+    run_id: str | None = None,
 ) -> Validation:
     """Every staged object's suite and the plan suite (see the module docstring)."""
     runner = runner or GxRunner()
@@ -275,7 +326,8 @@ def validate(
     failures: list[dict[str, Any]] = []
     for spec in OBJECTS:
         staged = frames.get(spec.stream.table, pd.DataFrame())
-        outcome, rows = validate_object(runner, spec, staged, suite(spec, refs), samples)
+        checks = suite(spec, refs)
+        outcome, rows = validate_object(runner, spec, staged, checks, samples=samples, run_id=run_id)
         outcomes.append(outcome)
         failures += rows
     plan_outcomes, plan_failures, reasons = validate_plan_rows(runner, plan, frames, samples)
@@ -288,18 +340,26 @@ def validate(
 
 
 def breaches(objects: Sequence[ObjectOutcome], threshold: float, min_rows: int) -> list[ObjectOutcome]:
-    """Objects whose failure rate passes ``threshold`` over at least ``min_rows`` rows."""
-    return [o for o in objects if o.rows >= max(min_rows, 1) and o.failed and o.rate > threshold]
+    """Objects whose failure rate (:attr:`ObjectOutcome.gate`) passes ``threshold`` over at least
+    ``min_rows`` rows."""
+    out = []
+    for o in objects:
+        rows, failed, _, _ = o.gate
+        if rows >= max(min_rows, 1) and failed and failed / rows > threshold:
+            out.append(o)
+    return out
 
 
 def gate_message(broken: Sequence[ObjectOutcome], threshold: float) -> str:
     """The task log's explanation: which object, which expectation, and a sample of its rows."""
     lines = [f"validation stopped the run before loading: failure rate above {threshold:.1%}"]
     for o in broken:
-        worst = max(o.by_check, key=lambda name: o.by_check[name])
+        rows, failed, by_check, samples = o.gate
+        scope = " read by this run" if o.run_rows is not None else ""
+        worst = max(by_check, key=lambda name: by_check[name])
         lines.append(
-            f"  {o.label}: {o.failed} of {o.rows} rows fail ({o.rate:.1%}); worst expectation "
-            f"{worst} ({o.expectations.get(worst, '?')}) fails {o.by_check[worst]} rows; sample: "
-            f"{o.samples.get(worst, [])[:3]}"
+            f"  {o.label}: {failed} of {rows} rows{scope} fail ({failed / rows:.1%}); worst expectation "
+            f"{worst} ({o.expectations.get(worst, '?')}) fails {by_check[worst]} rows; sample: "
+            f"{samples.get(worst, [])[:3]}"
         )
     return "\n".join(lines)

@@ -1082,7 +1082,53 @@ def plan_accounts(
             ignore_index=True,
         )
     pairs = pairs.astype("str").reset_index(drop=True)
-    return AccountsResult(plan=concat_plans([to_hs, to_sf]), pairs=pairs, dedup=dedup)
+    moved = _converted_contact_companies(contacts.pairs, pairs, frames.contact_companies)
+    return AccountsResult(plan=concat_plans([to_hs, to_sf, moved]), pairs=pairs, dedup=dedup)
+
+
+#: HubSpot's unlabeled contact -> company association: adds a company without replacing the
+#: contact's primary one.
+ASSOC_CONTACT_TO_COMPANY = 279
+
+
+def _converted_contact_companies(
+    contact_pairs: pd.DataFrame, account_pairs: pd.DataFrame, contact_companies: pd.DataFrame
+) -> pd.DataFrame:
+    """CON-1: a converted Lead's HubSpot contact follows it to the converted Account's company.
+
+    The Contact a Lead was converted to carries the converted Account (``AccountId``); the
+    contact pair moved to it (``how == "converted"``) is associated with that Account's company
+    (its id, or the created ref) unless it already is.
+    """
+    pairs = _contact_pairs(contact_pairs).assign(how=as_text(column(contact_pairs, "how")))
+    moved = pairs[(pairs["how"] == "converted") & pairs["sf_account_id"].notna()]
+    if moved.empty or account_pairs.empty:
+        return concat_plans([])
+    company = moved["sf_account_id"].map(account_pairs.drop_duplicates("sf_id").set_index("sf_id")["hs_id"])
+    wanted = pd.DataFrame({"contact": moved["hs_id"], "company": company, "sf_id": moved["sf_id"]}).dropna()
+    have = contact_companies.rename(columns={"hs_id": "company"})
+    if not have.empty:
+        hit = wanted.merge(have.assign(_hit=True), on=["contact", "company"], how="left")["_hit"].notna()
+        wanted = wanted[~hit.to_numpy(dtype=bool)]
+    n = len(wanted)
+    values = pd.DataFrame(
+        {
+            "from_type": ["contacts"] * n,
+            "from_id": wanted["contact"].to_numpy(dtype=object),
+            "to_type": ["companies"] * n,
+            "to_id": wanted["company"].to_numpy(dtype=object),
+            "type_id": [ASSOC_CONTACT_TO_COMPANY] * n,
+        }
+    )
+    return plan_rows(
+        target=Target.HUBSPOT,
+        object="associations",
+        action=Action.ASSOCIATE,
+        values=values,
+        source_id=wanted["sf_id"],
+        rules=["CON-1"],
+        keep_empty=True,
+    )
 
 
 # ============================================================================ ACC-8

@@ -25,7 +25,11 @@ from crm_sync import staging
 from crm_sync.catalog import ALL_STREAMS, ASSOCIATIONS_TABLE
 from crm_sync.plan import summarize
 from crm_sync.rules import pipeline
-from crm_sync.rules.deal_contacts import ASSOCIATION_SNAPSHOT_TABLE
+from crm_sync.rules.deal_contacts import (
+    ASSOCIATION_SNAPSHOT_TABLE,
+    PLANNED_ASSOCIATION_SNAPSHOT_TABLE,
+    next_association_snapshot,
+)
 from crm_sync.rules.inputs import RuleInputs
 from crm_sync.rules.value_maps import PICKLIST_OPTIONS_TABLE
 from crm_sync.settings import load_config
@@ -80,6 +84,16 @@ def load_inputs(engine: sa.Engine, *, now: datetime) -> RuleInputs:
     # Both CRMs' picklist options for SYNC-2's value maps, once extraction stages them.
     inputs.picklist_options = read_stage_table(engine, PICKLIST_OPTIONS_TABLE)
     return inputs
+
+
+def advance_association_snapshot(engine: sa.Engine, run_id: str) -> int:
+    """DEAL-6: store the deal-contact snapshot this run's plan leaves (the loader calls it once
+    the loads of ``run_id`` are done). The snapshot is observed state, so it is right whether
+    or not every write succeeded; returns the rows stored."""
+    planned = read_stage_table(engine, PLANNED_ASSOCIATION_SNAPSHOT_TABLE)
+    return staging.replace_frame(
+        engine, ASSOCIATION_SNAPSHOT_TABLE, next_association_snapshot(planned), run_id
+    )
 
 
 def read_stage_table(engine: sa.Engine, table: str) -> pd.DataFrame:

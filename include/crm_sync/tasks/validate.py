@@ -11,7 +11,9 @@ from staging, runs the expectation suites (:func:`crm_sync.quality.validation.va
 * logs per-object counts (task log and ``sync_log`` stage ``validate``);
 * stops the run, before any load, when an object's failure rate passes
   ``quality.failure_threshold`` over at least ``quality.min_rows`` rows: the task log names the
-  expectation and shows a sample (:class:`~crm_sync.quality.validation.QualityGateError`).
+  expectation and shows a sample (:class:`~crm_sync.quality.validation.QualityGateError`). The
+  rate is that of the rows this run read (staging's ``_run_id``): a broken source or import
+  stops the run, while old records already waiting in quarantine do not stop every later one.
 
 XCom gets counts only.
 """
@@ -28,6 +30,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from crm_sync import staging
+from crm_sync.quality import bulk_read
 from crm_sync.quality.suites import OBJECTS, ObjectSpec
 from crm_sync.quality.validation import QualityGateError, Validation, breaches, gate_message, validate
 from crm_sync.settings import load_config
@@ -49,7 +52,16 @@ _REFERENCE_TABLES: tuple[str, ...] = (
 
 
 def _columns(spec: ObjectSpec, available: list[str]) -> list[str]:
-    wanted = [spec.stream.key, "_deleted", "IsDeleted", "archived", spec.email, spec.owner, spec.stage]
+    wanted = [
+        spec.stream.key,
+        "_deleted",
+        "_run_id",
+        "IsDeleted",
+        "archived",
+        spec.email,
+        spec.owner,
+        spec.stage,
+    ]
     wanted += [spec.pipeline, *spec.dates, *spec.numbers]
     return [c for c in dict.fromkeys(w for w in wanted if w) if c in available]
 
@@ -64,7 +76,7 @@ def read_inputs(engine: sa.Engine) -> dict[str, pd.DataFrame]:
     for spec in OBJECTS:
         table = spec.stream.table
         available = [c.name for c in staging.table_for(engine, table).c]
-        frames[table] = staging.read_frame(engine, table, _columns(spec, available))
+        frames[table] = bulk_read.columns_frame(engine, table, _columns(spec, available))
     for table in _REFERENCE_TABLES:
         if inspector.has_table(table):
             frames[table] = staging.read_frame(engine, table)
@@ -84,8 +96,8 @@ def validate_plan(run_id: str, *, staging_conn_id: str = staging.DEFAULT_CONN_ID
     engine = staging.staging_engine(staging_conn_id)
     staging.ensure_schema(engine)
     frames = read_inputs(engine)
-    plan = staging.read_plan(engine, run_id)
-    result = validate(frames, plan, samples=settings.examples)
+    plan = bulk_read.plan_frame(engine, run_id)
+    result = validate(frames, plan, samples=settings.examples, run_id=run_id)
     with engine.begin() as conn:
         written = _quarantine(conn, run_id, result)
         resolved = _resolve_passing(conn, result)
@@ -160,18 +172,20 @@ def _resolve_passing(conn: sa.Connection, result: Validation) -> int:
 
 
 def _hold_back(conn: sa.Connection, run_id: str, plan: pd.DataFrame, reasons: Mapping[int, str]) -> int:
-    """Rewrite held-back plan rows (position = ``seq``) to ``quarantine`` with their reason."""
+    """Rewrite held-back plan rows (``reasons`` by position; the frame is indexed by ``seq``) to
+    ``quarantine`` with their reason."""
     if not reasons:
         return 0
     table = staging.plan_table
     rules = plan["rules"].to_numpy(dtype=object)
+    seqs = plan.index.to_numpy()
     updates = [
         {
-            "b_seq": seq,
+            "b_seq": int(seqs[pos]),
             "b_reason": reason,
-            "b_rules": json.dumps([*(rules[seq] or []), "SYNC-5"]),
+            "b_rules": json.dumps([*bulk_read.rules_of(rules[pos]), "SYNC-5"]),
         }
-        for seq, reason in sorted(reasons.items())
+        for pos, reason in sorted(reasons.items())
     ]
     stmt = (
         sa.update(table)

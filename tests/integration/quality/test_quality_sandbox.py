@@ -295,7 +295,7 @@ def test_a_failure_rate_above_the_threshold_stops_before_loading_with_both_crms_
         sync("manual__sync_1")  # the whole run: validate stops it before the loads
 
     message = str(stopped.value)
-    assert "hubspot contacts: 6 of 62 rows fail (9.7%)" in message
+    assert "hubspot contacts: 6 of 62 rows read by this run fail (9.7%)" in message
     assert "email_valid (expect_column_values_to_match_regex)" in message
     assert "lead0(at)example.com" in message
     stats = world.stats()

@@ -49,9 +49,10 @@ def _config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threshold: float) -
     monkeypatch.setenv("CRM_SYNC_CONFIG", str(path))
 
 
-def _contacts(engine: sa.Engine, emails: dict[str, str]) -> None:
+def _contacts(engine: sa.Engine, emails: dict[str, str], run_id: str = "r1") -> None:
+    """Contacts as a run's extraction stages them (``_run_id``: the run that read them)."""
     rows = [
-        {"id": i, "email": e, "lastmodifieddate": staging.now_utc(), "_deleted": False}
+        {"id": i, "email": e, "lastmodifieddate": staging.now_utc(), "_deleted": False, "_run_id": run_id}
         for i, e in emails.items()
     ]
     staging.upsert_rows(engine, "hs_contact", rows, ["id"])
@@ -97,7 +98,7 @@ def test_failing_records_are_quarantined_their_rows_held_back_and_resolved_once_
     assert staging.read_frame(engine, "quarantine")["attempts"].tolist() == [1]
 
     # The address is fixed in HubSpot; the next run's validation resolves the entry.
-    _contacts(engine, {"2002": "bo@initech.com"})
+    _contacts(engine, {"2002": "bo@initech.com"}, run_id="r2")
     _plan(engine, "r2")
     assert validate_plan("r2")["resolved"] == 1
     assert _open_quarantine(engine) == []
@@ -116,7 +117,7 @@ def test_a_failure_rate_above_the_threshold_fails_the_task_naming_the_expectatio
 
     assert isinstance(failed.value.__cause__, QualityGateError)
     message = str(failed.value)
-    assert "hubspot contacts: 1 of 2 rows fail (50.0%)" in message
+    assert "hubspot contacts: 1 of 2 rows read by this run fail (50.0%)" in message
     assert "email_valid" in message
     assert "bo at initech" in message
     # The failing row is kept for inspection even though the run stops.
@@ -155,3 +156,51 @@ def test_staged_deals_are_validated_with_their_stage_and_owner_read_from_staging
         ("deals", "3002", "stage_in_pipeline"),
         ("deals", "3003", "owner_resolves"),
     ]
+
+
+def test_the_gate_judges_the_rows_this_run_read_not_old_records_waiting_in_quarantine(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _config(tmp_path, monkeypatch, threshold=0.05)
+    # r1 read one bad contact out of 20: 5% is not above the threshold; it waits in quarantine.
+    _contacts(engine, {str(2000 + i): f"p{i}@x.com" if i else "bad" for i in range(20)}, run_id="r1")
+    _plan(engine, "r1")
+    validate_plan("r1")
+    # r2 read two new, valid contacts: 1 bad of 22 staged overall, but 0 of the 2 it read.
+    _contacts(engine, {"3001": "new@x.com", "3002": "other@x.com"}, run_id="r2")
+    _plan(engine, "r2")
+    result = validate_plan("r2")
+    assert result["objects"]["staged.hubspot.contacts"] | {"by_check": None} == {
+        "scope": "staged",
+        "system": "hubspot",
+        "object": "contacts",
+        "rows": 22,
+        "failed": 1,
+        "rate": round(1 / 22, 6),
+        "by_check": None,
+        "run_rows": 2,
+        "run_failed": 0,
+    }
+    # r3 reads two contacts, one bad: 50% of what it read stops it.
+    _contacts(engine, {"3003": "also bad", "3004": "fine@x.com"}, run_id="r3")
+    _plan(engine, "r3")
+    with pytest.raises(
+        AirflowFailException, match=r"hubspot contacts: 1 of 2 rows read by this run fail \(50.0%\)"
+    ):
+        validate_plan("r3")
+
+
+def test_held_back_rows_are_rewritten_by_their_seq_even_when_the_plan_has_gaps(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _config(tmp_path, monkeypatch, threshold=0.9)
+    _contacts(engine, {"2001": "ann@acme.com", "2002": "bo at initech"})
+    _plan(engine, "r1")  # seq 0: Lead from 2001, seq 1: Lead from 2002
+    with engine.begin() as conn:
+        conn.execute(sa.delete(staging.plan_table).where(staging.plan_table.c.seq == 0))
+
+    assert validate_plan("r1")["plan_rows_held_back"] == 1
+
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(staging.plan_table.c.seq, staging.plan_table.c.action)).all()
+    assert [tuple(r) for r in rows] == [(1, "quarantine")]

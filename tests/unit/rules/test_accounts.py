@@ -302,6 +302,40 @@ def test_acc1_and_deal9_share_the_sync_enabled_at_boundary(stamp: str) -> None:
     assert bool(rows(deals.plan, action="create")) is on_boundary
 
 
+@pytest.mark.parametrize("already", [False, True])
+def test_con1_a_converted_leads_contact_joins_the_converted_accounts_company(already: bool) -> None:
+    result = run(
+        accounts=[account("001A", "Acme")],
+        companies=[company("c1", "Acme", salesforceaccountid="001A"), company("c9", "Lead Co")],
+        hs_contacts=[contact("h1", "jane@acme.com")],
+        sf_leads=[
+            {
+                "Id": "00QA",
+                "Email": "jane@acme.com",
+                "LastName": "J",
+                "IsConverted": True,
+                "ConvertedContactId": "003C",
+            }
+        ],
+        sf_contacts=[{"Id": "003C", "Email": "jane@acme.com", "LastName": "J", "AccountId": "001A"}],
+        link_rows=[("Lead", "00QA", "h1")],
+        assoc=[("h1", "c9"), ("h1", "c1")] if already else [("h1", "c9")],
+    )
+    moved = rows(result.plan, object="associations", action="associate")
+    if already:
+        assert moved == []
+        return
+    (row,) = moved
+    assert row["fields"] == {
+        "from_type": "contacts",
+        "from_id": "h1",
+        "to_type": "companies",
+        "to_id": "c1",
+        "type_id": 279,
+    }
+    assert (row["source_id"], row["rules"]) == ("003C", ["CON-1"])
+
+
 def test_acc5_company_without_contacts_creates_no_account() -> None:
     result = run(companies=[company("c1")])
     row = one(result.plan, source_id="c1")

@@ -4,8 +4,9 @@
 decides conflicts against it). The rules propose the new snapshot (``rule_snapshot``); it is
 applied here for the pairs whose writes all succeeded, because a snapshot advanced past an
 unwritten change would make the next run take the other side's value and lose that change.
-References to records created this run are resolved through the journal. DEAL-4's cleared links
-are applied, and the extraction watermarks advance last (SYNC-1).
+References to records created this run are resolved through the journal. DEAL-6's association
+snapshot is stored, DEAL-4's cleared links are applied, and the extraction watermarks advance
+last (SYNC-1).
 """
 
 from __future__ import annotations
@@ -94,9 +95,12 @@ def clear_links(engine: sa.Engine, run_id: str) -> int:
 
 
 def commit_run(engine: sa.Engine, run_id: str) -> dict[str, Any]:
-    """Snapshot, cleared links and watermarks of a run whose loads finished."""
+    """Snapshots (fields, DEAL-6 associations), cleared links and watermarks of a finished load."""
+    from crm_sync.tasks.rules import advance_association_snapshot
+
     return {
         "snapshot_rows": advance_snapshot(engine, run_id),
+        "association_snapshot_rows": advance_association_snapshot(engine, run_id),
         "cleared_links": clear_links(engine, run_id),
         "watermarks": staging.commit_watermarks(engine, run_id),
     }

@@ -112,3 +112,36 @@ def test_a_second_run_with_nothing_changed_writes_nothing(synced: Sandbox) -> No
         "hubspot": {},
     }
     assert all(load["planned"] == 0 for load in loads.values()), loads
+
+
+def test_an_association_removed_in_hubspot_removes_the_contact_role_and_stays_removed(
+    synced: Sandbox,
+) -> None:
+    sf, hs = synced.salesforce(), synced.hubspot()
+    roles = salesforce_rows(
+        sf,
+        "OpportunityContactRole",
+        ["OpportunityId", "ContactId", "Opportunity.HubSpot_Id__c", "Contact.HubSpot_Id__c"],
+    )
+    role = next(
+        r
+        for r in roles
+        if (r.get("Opportunity") or {}).get("HubSpot_Id__c") and (r.get("Contact") or {}).get("HubSpot_Id__c")
+    )
+    deal_id, contact_id = role["Opportunity"]["HubSpot_Id__c"], role["Contact"]["HubSpot_Id__c"]
+    assert contact_id in hubspot_associations(hs, "deals", deal_id, "contacts")
+
+    hs.crm.associations.v4.basic_api.archive("deals", deal_id, "contacts", contact_id)  # a user removes it
+    sync("run-2", 1)
+    left = salesforce_rows(
+        sf, "OpportunityContactRole", ["ContactId"], f"OpportunityId = '{role['OpportunityId']}'"
+    )
+    assert role["ContactId"] not in {r["ContactId"] for r in left}  # DEAL-6: the role went with it
+
+    before = _stats(synced)
+    sync("run-3", 2)
+    assert contact_id not in hubspot_associations(hs, "deals", deal_id, "contacts")  # never re-created
+    assert {crm: writes_between(before[crm], after) for crm, after in _stats(synced).items()} == {
+        "salesforce": {},
+        "hubspot": {},
+    }

@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: venv services demo test test-fast lint typecheck bench bench-quick plan quarantine dead-letters clean
+.PHONY: venv services demo test test-fast lint typecheck bench bench-quick plan quarantine dead-letters report clean
 
 venv: $(VENV)/.installed
 
@@ -59,6 +59,10 @@ quarantine: venv
 ## Show writes a CRM rejected, with its error (retried by later runs; ARGS='--release' after a fix).
 dead-letters: venv
 	@AIRFLOW_HOME=$${AIRFLOW_HOME:-$(CURDIR)/.demo/airflow} $(BIN)/crm-sync dead-letters $(ARGS)
+
+## Show the latest data-quality report's summary (ARGS='--format path' for the HTML file).
+report: venv
+	@AIRFLOW_HOME=$${AIRFLOW_HOME:-$(CURDIR)/.demo/airflow} $(BIN)/crm-sync report $(ARGS)
 
 clean:
 	rm -rf $(VENV) .demo .mypy_cache .ruff_cache .pytest_cache

@@ -233,11 +233,16 @@ def _cmd_dead_letters(args: argparse.Namespace, out: TextIO) -> int:
         return 0
     columns = ["target", "object", "record_key", "error_code", "attempts", "message"]
     rows = [
-        [*(str(rec[c]) for c in columns[:4]), int(rec["attempts"]), str(rec["message"] or "")]
+        [*(str(rec[c]) for c in columns[:4]), int(rec["attempts"]), _clip(str(rec["message"] or ""))]
         for rec in entries[columns].to_dict("records")
     ]
     out.write(_format_rows(columns, rows))
     return 0
+
+
+def _clip(text: str, width: int = 120) -> str:
+    """One table cell of a long API message (``--format jsonl`` keeps it whole)."""
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def write_jsonl(plan: pd.DataFrame, out: TextIO) -> None:

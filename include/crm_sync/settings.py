@@ -54,11 +54,16 @@ class InclusionCondition:
 
 @dataclass(frozen=True)
 class FieldMapping:
-    """SYNC-2: one mapped field of an object pair and the rule that decides its direction."""
+    """SYNC-2: one mapped field of an object pair and the rule that decides its direction.
+
+    ``values`` (picklist <-> enumeration pairs only): Salesforce value -> HubSpot value
+    overrides of the value map, which otherwise matches by label or value, case-insensitively.
+    """
 
     salesforce: str
     hubspot: str
     rule: MappingRule
+    values: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -240,14 +245,18 @@ def _condition(v: _Validator, raw: Any, key: str) -> InclusionCondition:
 
 def _mapping(v: _Validator, raw: Any, key: str) -> FieldMapping:
     item = v.mapping(raw, key)
-    v.no_unknown(item, {"salesforce", "hubspot", "rule"}, f"{key}.")
+    v.no_unknown(item, {"salesforce", "hubspot", "rule", "values"}, f"{key}.")
     rule = item.get("rule")
     if rule not in MAPPING_RULES:
         v.fail(f"{key}.rule", f"must be one of {', '.join(MAPPING_RULES)} (got {rule!r})")
+    values = v.mapping(item.get("values") or {}, f"{key}.values")
+    for sf_value, hs_value in values.items():
+        v.string(hs_value, f"{key}.values.{sf_value}")
     return FieldMapping(
         salesforce=v.string(item.get("salesforce"), f"{key}.salesforce"),
         hubspot=v.string(item.get("hubspot"), f"{key}.hubspot"),
         rule=cast(MappingRule, rule),
+        values=tuple((str(k), str(val)) for k, val in values.items()),
     )
 
 

@@ -29,6 +29,9 @@ MISSING_REQUIRED = "SYNC-5:missing_required"
 UNPARSEABLE_DATE = "SYNC-5:unparseable_date"
 UNPARSEABLE_NUMBER = "SYNC-5:unparseable_number"
 UNPARSEABLE_BOOLEAN = "SYNC-5:unparseable_boolean"
+#: No longer raised: a picklist value the metadata does not list (an inactive value, a value of
+#: an unrestricted picklist) is staged, and the rules' value map decides per field (SYNC-2).
+#: Kept so quarantine entries of older runs still read with their rule id.
 UNKNOWN_PICKLIST_VALUE = "SYNC-5:unknown_picklist_value"
 OVERSIZED_TEXT = "SYNC-5:oversized_text"
 
@@ -221,16 +224,17 @@ class _Plan:
     required: bool
     is_id: bool
     max_length: int | None
-    allowed: frozenset[str] | None
 
 
 class RecordParser:
     """Turns raw records of one catalog stream into staging rows or quarantine entries.
 
-    ``picklists`` maps a picklist field name to its allowed values, as read from the source's
-    own metadata (Salesforce describe, HubSpot property options); fields without an entry are
-    not checked, so an org whose metadata cannot be read still extracts. A row holds one value
-    per catalog field (named as the source names it), ``_deleted`` and ``_hash``.
+    ``picklists`` maps a picklist field name to its known values, as read from the source's
+    own metadata (Salesforce describe, HubSpot property options). A value outside them never
+    keeps a record out of staging: real orgs hold inactive values and values of unrestricted
+    picklists, and whether a value has a counterpart on the other side is the value map's
+    decision, per field (SYNC-2). A row holds one value per catalog field (named as the source
+    names it), ``_deleted`` and ``_hash``.
     """
 
     def __init__(self, stream: Stream, picklists: Mapping[str, frozenset[str]] | None = None) -> None:
@@ -239,14 +243,12 @@ class RecordParser:
         self._plans = tuple(self._plan(f) for f in stream.fields)
 
     def _plan(self, f: Field) -> _Plan:
-        allowed = self.picklists.get(f.name) if f.type == "picklist" else None
         return _Plan(
             name=f.name,
             coerce=_COERCERS.get(f.type) or parse_text,
             required=f.required,
             is_id=f.type == "id" and f.name == self.stream.key,
             max_length=f.max_length if f.type in _TEXT_TYPES else None,
-            allowed=allowed,
         )
 
     def record_id(self, raw: Mapping[str, Any]) -> str:
@@ -284,10 +286,6 @@ class RecordParser:
             if plan.max_length is not None and isinstance(value, str) and len(value) > plan.max_length:
                 problems.setdefault(OVERSIZED_TEXT, []).append(
                     f"{plan.name}: {len(value)} characters exceed the limit of {plan.max_length}"
-                )
-            if plan.allowed is not None and value not in plan.allowed:
-                problems.setdefault(UNKNOWN_PICKLIST_VALUE, []).append(
-                    f"{plan.name}: {value!r} is not a value of the picklist"
                 )
             row[plan.name] = value
         if problems:

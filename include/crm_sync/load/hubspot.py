@@ -21,7 +21,9 @@ Batches of one group run in parallel (``extra.max_parallel``, 4 by default, at m
 
 Connection extras read here (besides the hook's token/host/timeout): ``retry_budget_seconds``
 (120), ``max_parallel`` (4), ``requests_per_10s`` (the window assumed until HubSpot's headers
-state it; 100).
+state it; 100), ``daily_reserve`` (requests of the daily allowance to leave to other
+integrations: the load stops with ``LoadStoppedError`` when ``X-HubSpot-RateLimit-Daily-
+Remaining`` reaches it; 0, off, by default).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class HubSpotWriter:
         conn_id: str = HUBSPOT_CONN_ID,
         timeout: float = 60.0,
         retry_budget: float = DEFAULT_RETRY_BUDGET,
+        daily_reserve: int = 0,
         max_parallel: int = 4,
         requests_per_10s: int = DEFAULT_MAX,
         multi_status: bool = True,
@@ -87,6 +90,7 @@ class HubSpotWriter:
             pacer=self.pacer,
             timeout=timeout,
             retry_budget=retry_budget,
+            daily_reserve=daily_reserve,
             sleep=sleep or time.sleep,
             clock=clock,
         )
@@ -106,6 +110,7 @@ class HubSpotWriter:
         options: dict[str, Any] = {
             "timeout": hook.timeout,
             "retry_budget": float(extra.get("retry_budget_seconds", DEFAULT_RETRY_BUDGET)),
+            "daily_reserve": int(extra.get("daily_reserve", 0)),
             "max_parallel": int(extra.get("max_parallel", 4)),
             "requests_per_10s": int(extra.get("requests_per_10s", DEFAULT_MAX)),
         }
@@ -258,12 +263,6 @@ class HubSpotWriter:
         batch: list[LoadItem], reply: Reply, retry: Callable[[list[LoadItem]], list[WriteOutcome]]
     ) -> list[WriteOutcome]:
         """A whole batch refused (4xx): bisect until the bad record is alone; its error is its outcome."""
-        if reply.status == 403:
-            raise WriterSetupError(
-                f"HubSpot refused a write for lack of a scope (HTTP 403: {str(reply.body)[:300]}). "
-                "Fix: grant the private app the crm.objects.companies.write, "
-                "crm.objects.contacts.write and crm.objects.deals.write scopes"
-            )
         if len(batch) == 1:
             return [results.whole_batch_error(batch[0], reply.status, reply.body)]
         first, second = results.split(batch)
@@ -291,6 +290,7 @@ class HubSpotWriter:
             object_type,
             name,
             idempotent=True,
+            forbidden_ok=True,
         )
         if reply.ok:
             if not (reply.body or {}).get("hasUniqueValue"):
@@ -318,6 +318,7 @@ class HubSpotWriter:
             object_type,
             definition,
             idempotent=True,  # a repeat answers 409: the property exists, which is the goal
+            forbidden_ok=True,
         )
         if created.ok or created.status == 409:
             log.info("hubspot: created the unique property %s on %s", name, object_type)

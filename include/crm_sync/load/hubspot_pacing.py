@@ -53,11 +53,14 @@ class WindowPacer:
         self._in_flight = 0
         self._paused_until = 0.0
         self.waited_seconds = 0.0
+        #: Requests of the current window sent by others on the same token (from ``Remaining``).
+        self.foreign = 0
 
     @property
     def limit(self) -> int:
-        """Requests this pacer lets into one window."""
-        return max(1, self.max_calls - self.margin)
+        """Requests this pacer lets into one window: the portal's, less the margin and what
+        others using the same token (another load task, an extraction) were last seen to use."""
+        return max(1, self.max_calls - self.margin - self.foreign)
 
     def acquire(self) -> None:
         """Block until one more request fits in the window (and in the parallelism limit)."""
@@ -83,9 +86,8 @@ class WindowPacer:
         """``None`` when a request may start now, else seconds to wait (0: until notified)."""
         if now < self._paused_until:
             return self._paused_until - now
+        self._prune(now)
         done = self._done
-        while done and done[0] <= now - self.interval:
-            done.popleft()
         if self._in_flight >= self.max_parallel:
             return 0.0
         if self._in_flight + len(done) < self.limit:
@@ -94,13 +96,20 @@ class WindowPacer:
             return max(done[0] + self.interval - now, 0.001)
         return 0.0  # the window is full of requests in flight: wait for one to finish
 
+    def _prune(self, now: float) -> None:
+        done = self._done
+        while done and done[0] <= now - self.interval:
+            done.popleft()
+
     def release(self, headers: Mapping[str, str] | None, *, refused: bool = False) -> None:
         """Record a finished request and learn the window from its rate-limit headers.
 
         ``refused``: the answer was a 429, whose wait the caller decides (``Retry-After``)."""
         with self._cond:
             self._in_flight = max(0, self._in_flight - 1)
-            self._done.append(self.clock())
+            now = self.clock()
+            self._done.append(now)
+            self._prune(now)
             if headers:
                 self._learn(headers, refused)
             self._cond.notify_all()
@@ -113,8 +122,14 @@ class WindowPacer:
         if interval is not None and interval > 0:
             self.interval = interval / 1000.0
         remaining = _header(headers, "X-HubSpot-RateLimit-Remaining")
-        if remaining == 0 and not refused:
-            # Someone else shares the token and spent the window: hold back a tenth of it.
+        if remaining is None or refused:
+            return
+        # The portal counted max - remaining requests in its window; ours are at most the ones
+        # finished in our window plus those in flight, so the rest were sent by someone else.
+        used = self.max_calls - remaining
+        self.foreign = max(0, used - len(self._done) - self._in_flight)
+        if remaining == 0:
+            # The window is spent by others too: hold back a tenth of it.
             self._paused_until = max(self._paused_until, self.clock() + self.interval / 10)
 
     def pause_until(self, deadline: float) -> None:

@@ -22,11 +22,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from crm_sync.load.hubspot_retry import AmbiguousWriteError, Reply, Transport
-from crm_sync.load.writer import LoadItem, WriteOutcome
+from crm_sync.load.writer import BatchFailedError, LoadItem, WriteOutcome
 
 log = logging.getLogger(__name__)
 
 OBJECT_TYPE = "deals"
+#: POSTs of one pipeline or stage, each after a look-up showed the earlier one did not land.
+CREATE_ATTEMPTS = 3
 
 
 def stage_input(raw: Mapping[str, Any], index: int) -> dict[str, Any]:
@@ -127,8 +129,9 @@ class PipelineWriter:
     def _checked_create(
         self, what: str, post: Callable[[], Reply], find: Callable[[], Any]
     ) -> tuple[Reply | None, Any]:
-        """POST once; after an ambiguous failure, look the object up, and POST again only if absent."""
-        for _ in range(2):
+        """POST; after an ambiguous failure, look the object up, and POST again only if absent
+        (at most :data:`CREATE_ATTEMPTS` times, then the batch fails and a re-run continues)."""
+        for _ in range(CREATE_ATTEMPTS):
             try:
                 return post(), None
             except AmbiguousWriteError as exc:
@@ -136,7 +139,10 @@ class PipelineWriter:
                 found = find()
                 if found is not None:
                     return None, found
-        return post(), None
+        raise BatchFailedError(
+            f"HubSpot {what} failed {CREATE_ATTEMPTS} times without an answer, and the object does not "
+            "exist; re-running the task tries again (it looks the object up first)"
+        )
 
     def _create_pipeline(self, item: LoadItem, pipelines: dict[str, dict[str, Any]]) -> WriteOutcome:
         label = str(item.fields.get("label") or "")

@@ -37,7 +37,7 @@ from urllib3.util.retry import Retry
 
 from crm_sync.connections import CrmConnectionError, _is_hubspot_api_exception
 from crm_sync.load.hubspot_pacing import WindowPacer
-from crm_sync.load.writer import BatchFailedError, LoadStoppedError
+from crm_sync.load.writer import BatchFailedError, LoadStoppedError, WriterSetupError
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,7 @@ class Transport:
         pacer: WindowPacer,
         timeout: float,
         retry_budget: float = DEFAULT_RETRY_BUDGET,
+        daily_reserve: int = 0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -104,6 +105,9 @@ class Transport:
         self.pacer = pacer
         self.timeout = timeout
         self.retry_budget = retry_budget
+        #: Requests of the daily allowance left for others: the load stops before using them.
+        self.daily_reserve = daily_reserve
+        self.daily_remaining: int | None = None
         self.sleep = sleep
         self.clock = clock
         self._lock = threading.Lock()
@@ -112,15 +116,25 @@ class Transport:
         self.rate_limited = 0
 
     def call(
-        self, what: str, method: Callable[..., Any], *args: Any, idempotent: bool, **kwargs: Any
+        self,
+        what: str,
+        method: Callable[..., Any],
+        *args: Any,
+        idempotent: bool,
+        forbidden_ok: bool = False,
+        **kwargs: Any,
     ) -> Reply:
-        """Call ``method`` until it answers for real; ``what`` names the request in errors and logs."""
+        """Call ``method`` until it answers for real; ``what`` names the request in errors and logs.
+
+        A 403 (a scope the private app lacks) fails at once with :class:`WriterSetupError`: no
+        retry and no dead letter can fix it. ``forbidden_ok`` hands it to the caller instead."""
+        self._check_reserve(what)
         deadline = self.clock() + self.retry_budget
         attempt = 0
         while True:
             result = self._once(method, args, kwargs)
             if result.status is not None and result.status != 429 and result.status not in RETRYABLE_STATUSES:
-                return self._final(what, result)
+                return self._final(what, result, forbidden_ok)
             wait = self._wait_for(what, result, attempt, idempotent)
             if self.clock() + wait > deadline:
                 raise BatchFailedError(
@@ -145,6 +159,7 @@ class Transport:
                 raw, status, headers = response.data, int(response.status), response.headers
             finally:
                 response.release_conn()
+            self._note_daily(headers)
             return _Attempt(status, _decode(raw), headers, f"HTTP {status}")
         except urllib3.exceptions.MaxRetryError as exc:
             if isinstance(
@@ -161,6 +176,7 @@ class Transport:
                 raise
             status = int(getattr(exc, "status", 0) or 0)
             headers = getattr(exc, "headers", None) or {}
+            self._note_daily(headers)
             if status == 0:  # the client's wrapper of TLS errors
                 raise CrmConnectionError(
                     f"HubSpot connection '{self.conn_id}' failed before any answer "
@@ -172,6 +188,22 @@ class Transport:
             with self._lock:
                 self.calls += 1
 
+    def _note_daily(self, headers: Mapping[str, str]) -> None:
+        raw = headers.get("X-HubSpot-RateLimit-Daily-Remaining") if headers else None
+        if raw is not None and str(raw).strip().isdigit():
+            with self._lock:
+                self.daily_remaining = int(str(raw).strip())
+
+    def _check_reserve(self, what: str) -> None:
+        """Stop before eating into the daily allowance other integrations of the portal need."""
+        remaining = self.daily_remaining
+        if self.daily_reserve and remaining is not None and remaining <= self.daily_reserve:
+            raise LoadStoppedError(
+                f"HubSpot connection '{self.conn_id}' has {remaining} requests of today's API allowance "
+                f"left, at or below the reserve of {self.daily_reserve} (extra.daily_reserve); the load "
+                f"stopped before {what} and the next run continues where it stopped"
+            )
+
     def _unreachable(self, exc: Exception) -> CrmConnectionError:
         return CrmConnectionError(
             f"HubSpot connection '{self.conn_id}' cannot reach the API ({type(exc).__name__}). Fix: check "
@@ -179,8 +211,15 @@ class Transport:
         )
 
     # -- decisions ---------------------------------------------------------------------------------
-    def _final(self, what: str, result: _Attempt) -> Reply:
+    def _final(self, what: str, result: _Attempt, forbidden_ok: bool) -> Reply:
         status = result.status or 0
+        if status == 403 and not forbidden_ok:
+            raise WriterSetupError(
+                f"HubSpot connection '{self.conn_id}' lacks a scope for {what} (HTTP 403: "
+                f"{str(result.body)[:300]}). Fix: grant the private app the scope HubSpot names; crm-sync's "
+                "writes need crm.objects.companies.write, crm.objects.contacts.write and "
+                "crm.objects.deals.write"
+            )
         if status == 401:
             raise CrmConnectionError(
                 f"HubSpot connection '{self.conn_id}' rejected the access token during {what} (HTTP 401). "

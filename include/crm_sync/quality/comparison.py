@@ -155,9 +155,12 @@ def live_pairs(
         return pd.DataFrame({"sf_id": pd.Series(dtype="str"), "hs_id": pd.Series(dtype="str")}), 0
     mine = links[as_text(column(links, "object")) == sf_object]
     pairs = pd.DataFrame({"sf_id": as_text(mine["sf_id"]), "hs_id": as_text(mine["hs_id"])}).dropna()
-    sf_live = set(as_text(column(sf, "Id"))[alive(sf)].dropna()) if not sf.empty else set()
-    hs_live = set(as_text(column(hs, "id"))[alive(hs)].dropna()) if not hs.empty else set()
-    ok = pairs["sf_id"].isin(sf_live) & pairs["hs_id"].isin(hs_live)
+    empty = pd.Series(dtype="str")
+    sf_live = as_text(column(sf, "Id"))[alive(sf)].dropna() if not sf.empty else empty
+    hs_live = as_text(column(hs, "id"))[alive(hs)].dropna() if not hs.empty else empty
+    ok = pairs["sf_id"].isin(sf_live.to_numpy(dtype=object)) & pairs["hs_id"].isin(
+        hs_live.to_numpy(dtype=object)
+    )
     kept = pairs[ok.to_numpy(dtype=bool)].sort_values("sf_id", kind="stable").reset_index(drop=True)
     return kept, int((~ok).sum())
 

@@ -7,6 +7,7 @@ data, so the same figures go to the JSON, the HTML and the tests:
   (``rule_account_groups``); nothing is merged, so every run lists them;
 * :func:`open_entries`: open quarantine entries (SYNC-5) and dead letters (per-record write
   failures, table ``dead_letter`` when the load stage has created it), counted and sampled;
+* :func:`validation_outcomes`: what the ``validate`` task of the sync run found, per object;
 * :func:`mixed_currency`: DEAL-8 rollups adding amounts of more than one currency;
 * :func:`rollup_differences`: HubSpot's calculated deal rollups (ROLL-1..6) on contacts and
   companies against the values crm-sync expects from Salesforce (``rule_rollups``).
@@ -14,6 +15,7 @@ data, so the same figures go to the JSON, the HTML and the tests:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -99,6 +101,29 @@ def open_entries(
         "by": [{str(k): _plain(v) for k, v in r.items()} for r in counts],
         "entries": records(open_rows.head(examples), present),
     }
+
+
+def validation_outcomes(sync_log: pd.DataFrame, run_id: str | None) -> list[dict[str, Any]]:
+    """The sync run's expectation outcomes per object (``sync_log`` stage ``validate``)."""
+    if sync_log.empty or run_id is None:
+        return []
+    mine = sync_log[(column(sync_log, "run_id") == run_id) & (column(sync_log, "stage") == "validate")]
+    out = []
+    for row in mine.sort_values("object", kind="stable").itertuples(index=False):
+        details = json.loads(row.details) if isinstance(row.details, str) and row.details else {}
+        failing = {k: v for k, v in (details.get("by_check") or {}).items() if v}
+        rows = int(_plain(row.read) or 0)
+        failed = int(_plain(row.quarantined) or 0)
+        out.append(
+            {
+                "object": str(row.object),
+                "rows": rows,
+                "failed": failed,
+                "rate": round(failed / rows, 6) if rows else 0.0,
+                "failing_expectations": failing,
+            }
+        )
+    return out
 
 
 def mixed_currency(flags: pd.DataFrame) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ before any load (write-audit-publish):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,19 +169,23 @@ def prepare_plan(plan: pd.DataFrame, refs: PlanReferences) -> pd.DataFrame:
     out["update_linked"] = _update_linked(
         target=target, obj=obj, action=action, source=source, target_id=target_id, refs=refs
     )
-    is_deal = (target == "hubspot") & (obj == "deals") & np.isin(action, ["create", "update"])
-    out["deal_pipeline"] = [
-        _deal_pipeline(f, tid, refs) if deal else None
-        for deal, f, tid in zip(is_deal, fields, target_id.to_numpy(dtype=object), strict=True)
-    ]
-    is_pipeline = (target == "hubspot") & (obj == "pipelines") & np.isin(action, ["create", "update"])
-    out["pipeline_label"] = [
-        (f or {}).get("label") if p else None for p, f in zip(is_pipeline, fields, strict=True)
-    ]
-    writes = np.isin(action, ["create", "update", "link"])
-    out["enum_problem"] = [
-        _enum_problem(t, f, refs) if w and f else None for t, f, w in zip(target, fields, writes, strict=True)
-    ]
+    writing = np.isin(action, ["create", "update"])
+    ids = target_id.to_numpy(dtype=object)
+    is_deal = (target == "hubspot") & (obj == "deals") & writing
+    out["deal_pipeline"] = _at(len(plan), is_deal, lambda i: _deal_pipeline(fields[i], ids[i], refs))
+    is_pipeline = (target == "hubspot") & (obj == "pipelines") & writing
+    out["pipeline_label"] = _at(len(plan), is_pipeline, lambda i: (fields[i] or {}).get("label"))
+    has_fields = np.fromiter((bool(f) for f in fields), dtype=bool, count=len(fields))
+    enums = np.isin(action, ["create", "update", "link"]) & has_fields
+    out["enum_problem"] = _at(len(plan), enums, lambda i: _enum_problem(target[i], fields[i], refs))
+    return out
+
+
+def _at(n: int, where: np.ndarray, value: Callable[[int], Any]) -> np.ndarray:
+    """An object column of ``n`` rows: ``value(i)`` at the positions ``where`` is true, else None."""
+    out = np.full(n, None, dtype=object)
+    for i in np.flatnonzero(where).tolist():
+        out[i] = value(i)
     return out
 
 

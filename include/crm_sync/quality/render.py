@@ -55,6 +55,17 @@ def _table(table_id: str, headers: Sequence[str], rows: Iterable[Sequence[Any]],
     return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
+#: Rows a long table shows in the page; the JSON keeps them all.
+MAX_ROWS = 500
+
+
+def _capped(table_id: str, headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: set[int]) -> str:
+    """A table of at most :data:`MAX_ROWS` rows, saying how many more ``report.json`` holds."""
+    more = len(rows) - MAX_ROWS
+    note = f'<p class="muted">{more} more rows in report.json.</p>' if more > 0 else ""
+    return _table(table_id, headers, rows[:MAX_ROWS], numeric) + note
+
+
 def _cards(s: dict[str, Any]) -> str:
     items = [
         ("Match rate", _pct(s["match_rate"]), "ok" if s["match_rate"] >= 0.999 else "bad"),
@@ -112,7 +123,7 @@ def bar_chart(fields: Sequence[dict[str, Any]]) -> str:
 
 def trend_chart(trend: Sequence[dict[str, Any]], top: int = 6) -> str:
     """``#trend-chart``: match rate over the runs, plus the fields with the highest mismatch rates."""
-    width, height, left, right, pad = 760, 260, 50, 220, 20
+    width, height, left, right, pad = 900, 260, 50, 360, 20
     plot_w, plot_h = width - left - right, height - 2 * pad
     n = len(trend)
 
@@ -157,7 +168,7 @@ def trend_chart(trend: Sequence[dict[str, Any]], top: int = 6) -> str:
                 parts.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3" fill="{colour}"/>')
         ly = pad + 14 * j
         parts.append(f'<rect x="{left + plot_w + 10}" y="{ly}" width="10" height="10" fill="{colour}"/>')
-        parts.append(f'<text x="{left + plot_w + 24}" y="{ly + 9}">{_e(label[:34])}</text>')
+        parts.append(f'<text x="{left + plot_w + 24}" y="{ly + 9}">{_e(label[:56])}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -257,19 +268,36 @@ def html(doc: dict[str, Any]) -> str:
             _examples(doc["objects"]),
             set(),
         ),
-        "<h2>Probable duplicate Accounts (ACC-6)</h2><p>Only the survivor syncs; nothing is merged.</p>",
-        _table(
+        f"<h2>Probable duplicate Accounts (ACC-6)</h2><p>{len(doc['duplicates'])} groups. Only the survivor "
+        "syncs; nothing is merged.</p>",
+        _capped(
             "duplicates",
             ["Group", "Size", "Survivor", "Account", "Name", "Status", "Matched on"],
             _duplicates(doc["duplicates"]),
             {1},
+        ),
+        "<h2>Validation of the sync run (before loading)</h2>",
+        _table(
+            "validation",
+            ["Object", "Rows checked", "Rows failing", "Failure rate", "Failing expectations"],
+            [
+                [
+                    v["object"],
+                    v["rows"],
+                    v["failed"],
+                    _pct(v["rate"]),
+                    ", ".join(f"{k}: {n}" for k, n in v["failing_expectations"].items()),
+                ]
+                for v in doc.get("validation", [])
+            ],
+            {1, 2},
         ),
         "<h2>Quarantine (SYNC-5)</h2>",
         _entries(doc["quarantine"], "quarantine", ""),
         "<h2>Dead letters</h2>",
         _entries(doc["dead_letters"], "dead-letters", "Dead letters are not recorded in this staging yet."),
         "<h2>Mixed-currency rollups (DEAL-8)</h2>",
-        _table(
+        _capped(
             "mixed-currency",
             ["Object", "Record", "Currencies", "Closed-won deals", "Total revenue"],
             [

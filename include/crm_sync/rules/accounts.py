@@ -36,6 +36,7 @@ from crm_sync.plan import Action, Target, concat_plans, created_refs, plan_rows
 from crm_sync.rules.contacts import ContactsResult
 from crm_sync.rules.enablement import since_enabled
 from crm_sync.rules.inputs import RuleInputs
+from crm_sync.rules.matching import best_matching
 from crm_sync.rules.new_records import first_link_rows, hubspot_create_rows, salesforce_create_rows
 from crm_sync.rules.normalize import (
     as_bool,
@@ -490,6 +491,12 @@ class AccountClaims:
         self.parts.append(chosen)
         return chosen
 
+    def match(self, candidates: pd.DataFrame, score: str, how: str) -> pd.DataFrame:
+        """ACC-3: the best one-to-one pairs among unclaimed candidates, decided together
+        (:func:`~crm_sync.rules.matching.best_matching`), then claimed like :meth:`take`."""
+        free = candidates[~candidates["sf_id"].isin(self.sf) & ~candidates["hs_id"].isin(self.hs)]
+        return self.take(best_matching(free, score), how)
+
     def pairs(self) -> pd.DataFrame:
         """The pairs that sync after this plan (suspended ACC-6 pairs left out)."""
         if not self.parts:
@@ -577,7 +584,9 @@ def accounts_to_hubspot(
     of its contacts (SF Contacts with this ``AccountId`` whose HubSpot contact, per
     ``contact_pairs``, is associated with the company; ties: most recently modified company);
     the oldest company with the same registrable domain as the Account, or as another member of
-    its ACC-6 group. Otherwise it creates a company. A company is claimed at most once.
+    its ACC-6 group. Otherwise it creates a company. A company is claimed at most once, and
+    each step matches all open Accounts together (:meth:`AccountClaims.match`): an Account whose
+    best company another one takes falls back to its next-best candidate.
     Non-survivors get ``skip`` rows (``["ACC-6"]``) naming the survivor.
 
     Returns the plan rows and the claims (pairs so far) that :func:`companies_to_salesforce`
@@ -625,12 +634,12 @@ def accounts_to_hubspot(
     contact_links = _shared_contact_candidates(
         inputs, contact_pairs, open_acc, free_co, frames.contact_companies
     )
-    by_contacts = claims.take(contact_links, "contacts")
+    by_contacts = claims.match(contact_links, "size", "contacts")
 
     # ACC-3 step 3: same normalized domain (the survivor's own first, then its group's).
     open_acc = open_acc[~open_acc["sf_id"].isin(claims.sf)]
     free_co = free_co[~free_co["hs_id"].isin(claims.hs)]
-    by_domain = claims.take(_domain_candidates(open_acc, free_co, dedup), "domain")
+    by_domain = claims.match(_domain_candidates(open_acc, free_co, dedup), "score", "domain")
 
     new_links = pd.concat([id_links, by_contacts, by_domain], ignore_index=True)
     plans.append(_account_link_rows(new_links, acc, co, owners))
@@ -696,8 +705,8 @@ def _shared_contact_candidates(
     free_co: pd.DataFrame,
     contact_companies: pd.DataFrame,
 ) -> pd.DataFrame:
-    """ACC-3 step 2: (sf_id, hs_id) candidates ranked by shared contacts, best first."""
-    cols = ["sf_id", "hs_id"]
+    """ACC-3 step 2: (sf_id, hs_id, size) candidates ranked by shared contacts, best first."""
+    cols = ["sf_id", "hs_id", "size"]
     if open_acc.empty or free_co.empty or contact_pairs.empty:
         return pd.DataFrame({c: pd.Series(dtype="str") for c in cols})
     sf_contact = inputs.sf_contact
@@ -729,8 +738,9 @@ def _shared_contact_candidates(
 
 
 def _domain_candidates(open_acc: pd.DataFrame, free_co: pd.DataFrame, dedup: DedupResult) -> pd.DataFrame:
-    """ACC-3 step 3: (sf_id, hs_id) candidates by registrable domain, best first."""
-    cols = ["sf_id", "hs_id"]
+    """ACC-3 step 3: (sf_id, hs_id, score) candidates by registrable domain, best first: the
+    Account's own domain (score 1) before another group member's (0), then the oldest company."""
+    cols = ["sf_id", "hs_id", "score"]
     if open_acc.empty or free_co.empty:
         return pd.DataFrame({c: pd.Series(dtype="str") for c in cols})
     keys = dedup.keys
@@ -745,7 +755,7 @@ def _domain_candidates(open_acc: pd.DataFrame, free_co: pd.DataFrame, dedup: Ded
         free_co[["hs_id", "domain_key", "created"]].dropna(subset=["domain_key"]), on="domain_key"
     )
     cand = cand.sort_values(["priority", "created", "hs_id", "sf_id"], na_position="last")
-    return cand[cols]
+    return cand.assign(score=1 - cand["priority"])[cols]
 
 
 def _eligibility_rule(acc: pd.DataFrame) -> pd.Series:
@@ -802,6 +812,7 @@ def _company_create_rows(
         sf_object="Account",
         hs_object="companies",
         mappings=config.mappings("accounts"),
+        options=inputs.picklist_options,
         link_property="salesforceaccountid",
         base_rules=[[e, "ACC-3"] for e in _eligibility_rule(creators)],
     )
@@ -1022,6 +1033,7 @@ def _account_create_rows(
         sf_object="Account",
         hs_object="companies",
         mappings=config.mappings("accounts"),
+        options=inputs.picklist_options,
         rule="ACC-4",
     )
     return plan

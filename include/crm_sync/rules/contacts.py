@@ -25,7 +25,7 @@ pairs (:data:`CONTACT_PAIR_COLUMNS`) feed ACC-3/4/5, DEAL-6 and the rollups.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -255,7 +255,6 @@ def match_contacts(inputs: RuleInputs, config: SyncConfig, owners: OwnerMap) -> 
 
     Already-linked pairs produce no rows here (field updates are the SYNC-2/3 merge's job).
     """
-    default_object = config.contacts_default_object
     hs_all = _hs_frame(inputs.hs_contact)
     failures = inclusion_list_failures(inputs.hs_contact, config.inclusion_list).to_numpy()[hs_all["row"]]
     hs_all["failure"] = failures
@@ -266,34 +265,79 @@ def match_contacts(inputs: RuleInputs, config: SyncConfig, owners: OwnerMap) -> 
     )
     sf = sf_all[sf_all["alive"]].drop_duplicates(["sf_object", "sf_id"]).reset_index(drop=True)
     sf["key"] = sf["sf_object"] + ":" + sf["sf_id"]
-    moved = _conversions(sf)
 
-    plans: list[pd.DataFrame] = []
-    paired_hs: set[str] = set()
-    paired_sf: set[str] = set()
-    pair_parts: list[pd.DataFrame] = []
+    pairing = _Pairing()
+    broken_hs, broken_sf = _pair_known_records(pairing, inputs, hs, sf)
+    pairs = pairing.pairs()
+    hs_idx = hs.set_index("hs_id")
+    pairs["hs_owner"] = pairs["hs_id"].map(hs_idx["owner"])
+    plans = [_link_rows(pairs[pairs["how"] != "linked"], hs_idx, owners)]
+    creators = _salesforce_leftovers(
+        plans,
+        inputs,
+        config,
+        owners,
+        rest_sf=sf[~sf["key"].isin(pairing.sf)],
+        taken=_taken_emails(hs, pairs),
+        broken=broken_sf,
+    )
+    rest_hs = hs[~hs["hs_id"].isin(pairing.hs)]
+    created_ok = _hubspot_leftovers(plans, inputs, config, owners, rest_hs=rest_hs, broken=broken_hs)
+    all_pairs = pd.concat(
+        [
+            pairs[list(CONTACT_PAIR_COLUMNS)],
+            _created_pairs(created_ok, creators, config.contacts_default_object),
+        ],
+        ignore_index=True,
+    )
+    all_pairs = all_pairs.astype(dict.fromkeys(CONTACT_PAIR_COLUMNS, "str")).reset_index(drop=True)
+    qualifies = pd.Series(hs["qualifies"].to_numpy(dtype=bool), index=pd.Index(hs["hs_id"], name="hs_id"))
+    return ContactsResult(plan=concat_plans(plans), pairs=all_pairs, qualifies=qualifies)
 
-    def claim(chosen: pd.DataFrame, how: str) -> None:
-        chosen = chosen[~chosen["hs_id"].isin(paired_hs) & ~chosen["key"].isin(paired_sf)]
+
+#: The SF columns a pair carries.
+_SF_COLS = ["sf_object", "sf_id", "key", "email", "sf_account_id", "owner", "hs_ref", "modified"]
+
+
+@dataclass
+class _Pairing:
+    """Contact pairs found so far (each HubSpot contact and SF record pairs once, first wins)."""
+
+    hs: set[str] = field(default_factory=set)
+    sf: set[str] = field(default_factory=set)
+    parts: list[pd.DataFrame] = field(default_factory=list)
+
+    def claim(self, chosen: pd.DataFrame, how: str) -> None:
+        chosen = chosen[~chosen["hs_id"].isin(self.hs) & ~chosen["key"].isin(self.sf)]
         chosen = _one_to_one(chosen)
-        paired_hs.update(values_of(chosen["hs_id"]))
-        paired_sf.update(values_of(chosen["key"]))
-        pair_parts.append(chosen.assign(how=how))
+        self.hs.update(values_of(chosen["hs_id"]))
+        self.sf.update(values_of(chosen["key"]))
+        self.parts.append(chosen.assign(how=how))
 
-    sf_cols = ["sf_object", "sf_id", "key", "email", "sf_account_id", "owner", "hs_ref", "modified"]
+    def pairs(self) -> pd.DataFrame:
+        pairs = pd.concat(self.parts, ignore_index=True)
+        return pairs.astype(
+            dict.fromkeys(("hs_id", "sf_object", "sf_id", "email", "sf_account_id", "owner"), "str")
+        )
 
-    # 1. Staging link table: pairs stay, both sides alive; a converted Lead's pair moves to its
-    # Contact (CON-1), once that Contact is not already paired by its own link.
+
+def _pair_known_records(
+    pairing: _Pairing, inputs: RuleInputs, hs: pd.DataFrame, sf: pd.DataFrame
+) -> tuple[set[str], set[str]]:
+    """CON-1 in order: the link table (a converted Lead's link moving to its Contact), HubSpot
+    link properties, SF external ids, then email. Returns the HubSpot contact ids and SF keys
+    whose linked counterpart is deleted (they are not re-created)."""
+    moved = _conversions(sf)
     links = link_pairs(inputs.links, ("Contact", "Lead"))
     links = links.rename(columns={"object": "sf_object"})
     links["key"] = links["sf_object"] + ":" + links["sf_id"]
     pairable = sf[~sf["key"].isin(moved.index)]
-    live_links = links.merge(pairable[sf_cols].drop(columns=["sf_object", "sf_id"]), on="key").merge(
+    live_links = links.merge(pairable[_SF_COLS].drop(columns=["sf_object", "sf_id"]), on="key").merge(
         hs[["hs_id"]], on="hs_id"
     )
-    claim(live_links, "linked")
-    claim(_converted_candidates(moved, links, hs, sf, sf_cols), "converted")
-    broken = links[~links["hs_id"].isin(paired_hs) & ~links["key"].isin(paired_sf)]
+    pairing.claim(live_links, "linked")
+    pairing.claim(_converted_candidates(moved, links, hs, sf, _SF_COLS), "converted")
+    broken = links[~links["hs_id"].isin(pairing.hs) & ~links["key"].isin(pairing.sf)]
     broken_hs = set(values_of(broken.loc[~broken["key"].isin(sf["key"]), "hs_id"])) & set(
         values_of(hs["hs_id"])
     )
@@ -301,7 +345,6 @@ def match_contacts(inputs: RuleInputs, config: SyncConfig, owners: OwnerMap) -> 
         values_of(sf["key"])
     )
 
-    # 2. HubSpot link properties, then 3. SF external ids.
     by_property = pd.concat(
         [
             hs[["hs_id", "sf_contact_ref"]]
@@ -312,28 +355,21 @@ def match_contacts(inputs: RuleInputs, config: SyncConfig, owners: OwnerMap) -> 
         ignore_index=True,
     ).dropna(subset=["sf_id"])
     by_property["key"] = by_property["sf_object"] + ":" + by_property["sf_id"]
-    claim(by_property[["hs_id", "key"]].merge(pairable[sf_cols], on="key"), "hubspot_id")
+    pairing.claim(by_property[["hs_id", "key"]].merge(pairable[_SF_COLS], on="key"), "hubspot_id")
     by_external = pairable[pairable["hs_ref"].notna()].rename(columns={"hs_ref": "hs_id"})
     by_external = by_external[by_external["hs_id"].isin(hs["hs_id"])]
-    claim(by_external.assign(hs_ref=by_external["hs_id"])[["hs_id", *sf_cols]], "salesforce_id")
+    pairing.claim(by_external.assign(hs_ref=by_external["hs_id"])[["hs_id", *_SF_COLS]], "salesforce_id")
 
-    # 4. CON-1: email, among records not yet paired. Converted Leads never match.
-    open_hs = hs[~hs["hs_id"].isin(paired_hs) & ~hs["hs_id"].isin(broken_hs) & hs["email"].notna()]
-    matchable = sf[~sf["key"].isin(paired_sf) & ~sf["converted"] & sf["email"].notna()]
-    by_email = open_hs[["hs_id", "email"]].merge(matchable[sf_cols], on="email")
-    claim(by_email, "email")
+    # Email, among records not yet paired. Converted Leads never match.
+    open_hs = hs[~hs["hs_id"].isin(pairing.hs) & ~hs["hs_id"].isin(broken_hs) & hs["email"].notna()]
+    matchable = sf[~sf["key"].isin(pairing.sf) & ~sf["converted"] & sf["email"].notna()]
+    pairing.claim(open_hs[["hs_id", "email"]].merge(matchable[_SF_COLS], on="email"), "email")
+    return broken_hs, broken_sf
 
-    pairs = pd.concat(pair_parts, ignore_index=True)
-    pairs = pairs.astype(
-        dict.fromkeys(("hs_id", "sf_object", "sf_id", "email", "sf_account_id", "owner"), "str")
-    )
-    hs_idx = hs.set_index("hs_id")
-    pairs["hs_owner"] = pairs["hs_id"].map(hs_idx["owner"])
-    new_links = pairs[pairs["how"] != "linked"]
-    plans.append(_link_rows(new_links, hs_idx, owners))
 
-    # SF records left over. HubSpot allows one contact per email: an SF record whose email a
-    # live HubSpot contact already has cannot create another one.
+def _taken_emails(hs: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Emails a live HubSpot contact already holds, with the SF record it syncs with (if any):
+    HubSpot allows one contact per email, so an SF record with one of them creates nothing."""
     pair_by_hs = pairs.dropna(subset=["hs_id"]).drop_duplicates("hs_id").set_index("hs_id")
     taken = pd.concat(
         [
@@ -344,7 +380,22 @@ def match_contacts(inputs: RuleInputs, config: SyncConfig, owners: OwnerMap) -> 
     ).drop_duplicates("email")
     taken["by_object"] = taken["hs_id"].map(pair_by_hs["sf_object"]).astype("str")
     taken["by_id"] = taken["hs_id"].map(pair_by_hs["sf_id"]).astype("str")
-    rest_sf = sf[~sf["key"].isin(paired_sf)]
+    return taken
+
+
+def _salesforce_leftovers(
+    plans: list[pd.DataFrame],
+    inputs: RuleInputs,
+    config: SyncConfig,
+    owners: OwnerMap,
+    *,
+    rest_sf: pd.DataFrame,
+    taken: pd.DataFrame,
+    broken: set[str],
+) -> pd.DataFrame:
+    """CON-3 for the SF records left unpaired: skips (deleted counterpart, converted Lead, email
+    already in HubSpot, a preferred record with the same email), quarantine (no email), creates.
+    Returns the records that create a HubSpot contact."""
     to_hs = Side(Target.HUBSPOT, "contacts", rest_sf["sf_id"])
     # Their rows name the HubSpot contact that already holds the email.
     holder = Side(
@@ -354,7 +405,7 @@ def match_contacts(inputs: RuleInputs, config: SyncConfig, owners: OwnerMap) -> 
         plans,
         to_hs.skip(
             ["CON-3"],
-            rest_sf["key"].isin(broken_sf),
+            rest_sf["key"].isin(broken),
             lambda hit: (
                 "CON-3: the HubSpot contact this "
                 + rest_sf["sf_object"][hit]
@@ -381,11 +432,9 @@ def match_contacts(inputs: RuleInputs, config: SyncConfig, owners: OwnerMap) -> 
             ),
         ),
     )
-    rest_sf = rest_sf[sf_open]
-    ordered = _prefer(rest_sf, "email")
+    ordered = _prefer(rest_sf[sf_open], "email")
     creators = ordered.drop_duplicates("email")
-    duplicates = ordered[~ordered["key"].isin(creators["key"])]
-    duplicates = duplicates.merge(
+    duplicates = ordered[~ordered["key"].isin(creators["key"])].merge(
         creators[["email", "sf_object", "sf_id"]].rename(
             columns={"sf_object": "by_object", "sf_id": "by_id"}
         ),
@@ -407,17 +456,27 @@ def match_contacts(inputs: RuleInputs, config: SyncConfig, owners: OwnerMap) -> 
             " then the most recently modified)",
         )
     )
-    hs_creates = _hubspot_create_rows(creators, inputs, config, owners)
-    plans.append(hs_creates)
+    plans.append(_hubspot_create_rows(creators, inputs, config, owners))
+    return creators
 
-    # HubSpot contacts left over: CON-2.
-    rest_hs = hs[~hs["hs_id"].isin(paired_hs)]
-    to_sf = Side(Target.SALESFORCE, default_object, rest_hs["hs_id"])
+
+def _hubspot_leftovers(
+    plans: list[pd.DataFrame],
+    inputs: RuleInputs,
+    config: SyncConfig,
+    owners: OwnerMap,
+    *,
+    rest_hs: pd.DataFrame,
+    broken: set[str],
+) -> pd.DataFrame:
+    """CON-2 for the HubSpot contacts left unpaired: skips (deleted counterpart, not on the
+    inclusion list), quarantine (no email), creates. Returns the created records."""
+    to_sf = Side(Target.SALESFORCE, config.contacts_default_object, rest_hs["hs_id"])
     hs_open = screen(
         plans,
         to_sf.skip(
             ["CON-2"],
-            rest_hs["hs_id"].isin(broken_hs),
+            rest_hs["hs_id"].isin(broken),
             "CON-2: the Salesforce record this contact was linked to is deleted; it is not re-created",
         ),
         to_sf.skip(
@@ -434,11 +493,14 @@ def match_contacts(inputs: RuleInputs, config: SyncConfig, owners: OwnerMap) -> 
             "contacts are matched by email",
         ),
     )
-    rest_hs = rest_hs[hs_open]
-    sf_creates, created_ok = _salesforce_create_rows(rest_hs, inputs, config, owners)
+    sf_creates, created_ok = _salesforce_create_rows(rest_hs[hs_open], inputs, config, owners)
     plans.append(sf_creates)
+    return created_ok
 
-    created_pairs = pd.concat(
+
+def _created_pairs(created_ok: pd.DataFrame, creators: pd.DataFrame, default_object: str) -> pd.DataFrame:
+    """Pairs of records this plan creates, on either side, named by created refs."""
+    return pd.concat(
         [
             pd.DataFrame(
                 {
@@ -463,10 +525,6 @@ def match_contacts(inputs: RuleInputs, config: SyncConfig, owners: OwnerMap) -> 
         ],
         ignore_index=True,
     )
-    all_pairs = pd.concat([pairs[list(CONTACT_PAIR_COLUMNS)], created_pairs], ignore_index=True)
-    all_pairs = all_pairs.astype(dict.fromkeys(CONTACT_PAIR_COLUMNS, "str")).reset_index(drop=True)
-    qualifies = pd.Series(hs["qualifies"].to_numpy(dtype=bool), index=pd.Index(hs["hs_id"], name="hs_id"))
-    return ContactsResult(plan=concat_plans(plans), pairs=all_pairs, qualifies=qualifies)
 
 
 def _conversions(sf: pd.DataFrame) -> pd.Series:
@@ -559,6 +617,7 @@ def _hubspot_create_rows(
                 sf_object=sf_object,
                 hs_object="contacts",
                 mappings=config.mappings(_MAPPING_GROUP[sf_object]),
+                options=inputs.picklist_options,
                 link_property=_SF_LINK_PROPERTY[sf_object],
                 base_rules=[["CON-3"]] * len(chosen),
                 defaults={"email": "Email"},
@@ -579,6 +638,7 @@ def _salesforce_create_rows(
         sf_object=sf_object,
         hs_object="contacts",
         mappings=config.mappings(_MAPPING_GROUP[sf_object]),
+        options=inputs.picklist_options,
         rule="CON-2",
         defaults={"Email": "email"},
     )

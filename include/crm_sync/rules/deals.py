@@ -57,6 +57,7 @@ from crm_sync.rules.inputs import RuleInputs
 from crm_sync.rules.merge import (
     SNAPSHOT_COLUMNS,
     MergeField,
+    MergeResult,
     PairSides,
     canonical,
     mapped_fields,
@@ -65,6 +66,7 @@ from crm_sync.rules.merge import (
     owner_field,
     owner_skips,
     same,
+    unmapped_value_skips,
     writes_to_plan,
 )
 from crm_sync.rules.new_records import create_field_columns, new_record_owners
@@ -323,6 +325,24 @@ def _stage_reason(d: pd.DataFrame) -> pd.Series:
 # --------------------------------------------------------------------------- the rule
 
 
+@dataclass(frozen=True)
+class _Staged:
+    """The staged deals world of one plan: decision frames (``o``, ``d``), the raw staged rows
+    they were read from (positionally aligned), the Opportunity <-> deal ``pairs`` and whether
+    the org is multi-currency (DEAL-8)."""
+
+    o: pd.DataFrame
+    d: pd.DataFrame
+    opp_raw: pd.DataFrame
+    deal_raw: pd.DataFrame
+    pairs: pd.DataFrame
+    multi: bool
+
+    @property
+    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        return self.o, self.d, self.opp_raw, self.deal_raw
+
+
 def plan_deals(
     inputs: RuleInputs,
     config: SyncConfig,
@@ -353,26 +373,18 @@ def plan_deals(
     d = _deal_frame(deal_raw, lookup, synced_ids, retired)
     currencies = tuple(sorted(str(c) for c in o.loc[o["alive"], "currency"].dropna().unique()))
     multi = len(currencies) > 1 if multi_currency is None else multi_currency
-    enabled_at = pd.Timestamp(config.enabled_at("opportunities"))
-    pairs = _pairs(inputs, o, d)
+    world = _Staged(o, d, opp_raw, deal_raw, _pairs(inputs, o, d), multi)
     deal_contacts_now = associations(inputs.hs_association, "deals", "contacts")
     deal_companies = associations(inputs.hs_association, "deals", "companies")
-    po = o.iloc[pairs["o"].to_numpy()].reset_index(drop=True)
-    pd_ = d.iloc[pairs["d"].to_numpy()].reset_index(drop=True)
-
-    plans: list[pd.DataFrame] = []
-    deleted_deals: set[str] = set()
-    sync_pairs_parts: list[pd.DataFrame] = []  # sf_key, hs_key, origin
     if not config.deals_sync:
         empty_pairs = pd.DataFrame({"sf_key": [], "hs_key": [], "account_id": [], "origin": []})
         state = _deal_state(
-            (o, d, opp_raw, deal_raw), pairs, None, sync_pairs=empty_pairs, deleted=set(), lookup=lookup
+            world.frames, world.pairs, None, sync_pairs=empty_pairs, deleted=set(), lookup=lookup
         )
-        deal_contacts = _existing_deal_contacts(inputs, state, deal_contacts_now)
         return DealsResult(
             plan=empty_plan(),
             deals=state,
-            deal_contacts=deal_contacts,
+            deal_contacts=_existing_deal_contacts(inputs, state, deal_contacts_now),
             cleared_links=_empty(CLEARED_LINK_COLUMNS),
             snapshot=_empty(SNAPSHOT_COLUMNS),
             conflicts=pd.DataFrame(),
@@ -381,7 +393,61 @@ def plan_deals(
             association_snapshot=next_association_snapshot(inputs.association_snapshot),
         )
 
-    # ---- DEAL-4: deletes on either side, after DEAL-3 ------------------------------------------
+    plans: list[pd.DataFrame] = []
+    po = o.iloc[world.pairs["o"].to_numpy()].reset_index(drop=True)
+    pd_ = d.iloc[world.pairs["d"].to_numpy()].reset_index(drop=True)
+    deleted_deals, cleared = _deletes(plans, po, pd_, world.pairs)
+    mo, md = _screen_live_pairs(plans, po, pd_, multi)
+    merge = _merge_pairs(inputs, config, owners, stages, staged=world.frames, mo=mo, md=md)
+    plans.extend(merge.plans)
+    sync_pairs = pd.concat(
+        [
+            _sync_pairs(mo["sf_id"], md["hs_id"], mo["account_id"], "sf"),
+            _opportunity_creates(plans, inputs, config, owners, world),
+            _deal_creates(
+                plans,
+                inputs,
+                config,
+                owners,
+                world,
+                pipelines=pipelines,
+                company_links=(deal_companies, account_links),
+            ),
+        ],
+        ignore_index=True,
+    )
+
+    # ---- DEAL-6 / DEAL-7 associations -------------------------------------------------------------
+    assoc_plans, contact_changes = _associations(
+        inputs,
+        config,
+        sync_pairs,
+        links=(contact_links, account_links),
+        existing=(deal_contacts_now, deal_companies),
+    )
+    plans.extend(assoc_plans)
+    state = _deal_state(
+        world.frames, world.pairs, merge, sync_pairs=sync_pairs, deleted=deleted_deals, lookup=lookup
+    )
+    return DealsResult(
+        plan=concat_plans(plans),
+        deals=state,
+        deal_contacts=_post_plan_deal_contacts(inputs, state, deal_contacts_now, contact_changes),
+        cleared_links=cleared,
+        snapshot=merge.snapshot,
+        conflicts=merge.conflicts,
+        multi_currency=multi,
+        currencies=currencies,
+        association_snapshot=contact_changes.snapshot,
+    )
+
+
+def _deletes(
+    plans: list[pd.DataFrame], po: pd.DataFrame, pd_: pd.DataFrame, pairs: pd.DataFrame
+) -> tuple[set[str], pd.DataFrame]:
+    """DEAL-4 deletes on either side, after DEAL-3, appended to ``plans``; ``po``/``pd_``: the
+    paired Opportunity and deal rows. Returns (the deals archived, DEAL-4's cleared links)."""
+    deleted_deals: set[str] = set()
     sf_deleted = (~po["alive"] & pd_["alive"]).to_numpy()
     moved_out = sf_deleted & ~pd_["follows"].to_numpy(dtype=bool)
     if moved_out.any():
@@ -400,64 +466,71 @@ def plan_deals(
                 target=Target.HUBSPOT,
                 object="deals",
                 action=Action.DELETE,
-                values=pd.DataFrame(index=pd.RangeIndex(int(sf_gone.sum()))),
+                count=int(sf_gone.sum()),
                 source_id=po.loc[sf_gone, "sf_id"],
                 target_id=pd_.loc[sf_gone, "hs_id"],
                 rules=["DEAL-4"],
-                keep_empty=True,
             )
         )
         deleted_deals = set(pd_.loc[sf_gone, "hs_id"].tolist())
     hs_gone = (po["alive"] & ~pd_["alive"]).to_numpy()
-    cleared = _empty(CLEARED_LINK_COLUMNS)
-    if hs_gone.any():
-        gone_o = po[hs_gone].reset_index(drop=True)
-        gone_d = pd_[hs_gone].reset_index(drop=True)
-        still_set = (gone_o["hs_ref"] == gone_d["hs_id"]).to_numpy(dtype=bool, na_value=False)
-        if still_set.any():
-            plans.append(
-                plan_rows(
-                    target=Target.SALESFORCE,
-                    object="Opportunity",
-                    action=Action.UPDATE,
-                    values=pd.DataFrame({"HubSpot_Id__c": [None] * int(still_set.sum())}),
-                    mask=pd.DataFrame({"HubSpot_Id__c": [True] * int(still_set.sum())}),
-                    source_id=gone_d.loc[still_set, "hs_id"],
-                    target_id=gone_o.loc[still_set, "sf_id"],
-                    rules=["DEAL-4"],
-                )
-            )
-        was_linked = still_set | pairs.loc[hs_gone, "in_links"].to_numpy(dtype=bool)
-        reason = (
-            "DEAL-4: HubSpot deal "
-            + gone_d["hs_id"]
-            + " was deleted; Opportunity "
-            + gone_o["sf_id"]
-            + " is kept, its link cleared, and it is not re-created in HubSpot"
-        )
-        cleared = pd.DataFrame(
-            {
-                "object": "Opportunity",
-                "sf_id": gone_o.loc[was_linked, "sf_id"].to_numpy(dtype=object),
-                "hs_id": gone_d.loc[was_linked, "hs_id"].to_numpy(dtype=object),
-                "reason": reason[was_linked].to_numpy(dtype=object),
-            },
-            columns=list(CLEARED_LINK_COLUMNS),
-        )
-        plans.append(
-            Side(Target.HUBSPOT, "deals", gone_o["sf_id"], gone_d["hs_id"]).rows(
-                Action.SKIP, ["DEAL-4"], reason
-            )
-        )
+    if not hs_gone.any():
+        return deleted_deals, _empty(CLEARED_LINK_COLUMNS)
+    return deleted_deals, _cleared_links(plans, po[hs_gone], pd_[hs_gone], pairs.loc[hs_gone, "in_links"])
 
-    # ---- live pairs ---------------------------------------------------------------------------
+
+def _cleared_links(
+    plans: list[pd.DataFrame], gone_o: pd.DataFrame, gone_d: pd.DataFrame, in_links: pd.Series
+) -> pd.DataFrame:
+    """DEAL-4: deals deleted in HubSpot keep their Opportunity, whose link is cleared and
+    reported (:data:`CLEARED_LINK_COLUMNS`); they are never re-created."""
+    gone_o = gone_o.reset_index(drop=True)
+    gone_d = gone_d.reset_index(drop=True)
+    still_set = (gone_o["hs_ref"] == gone_d["hs_id"]).to_numpy(dtype=bool, na_value=False)
+    if still_set.any():
+        plans.append(
+            plan_rows(
+                target=Target.SALESFORCE,
+                object="Opportunity",
+                action=Action.UPDATE,
+                values=pd.DataFrame({"HubSpot_Id__c": [None] * int(still_set.sum())}),
+                mask=pd.DataFrame({"HubSpot_Id__c": [True] * int(still_set.sum())}),
+                source_id=gone_d.loc[still_set, "hs_id"],
+                target_id=gone_o.loc[still_set, "sf_id"],
+                rules=["DEAL-4"],
+            )
+        )
+    was_linked = still_set | in_links.to_numpy(dtype=bool)
+    reason = (
+        "DEAL-4: HubSpot deal "
+        + gone_d["hs_id"]
+        + " was deleted; Opportunity "
+        + gone_o["sf_id"]
+        + " is kept, its link cleared, and it is not re-created in HubSpot"
+    )
+    plans.append(
+        Side(Target.HUBSPOT, "deals", gone_o["sf_id"], gone_d["hs_id"]).rows(Action.SKIP, ["DEAL-4"], reason)
+    )
+    return pd.DataFrame(
+        {
+            "object": "Opportunity",
+            "sf_id": gone_o.loc[was_linked, "sf_id"].to_numpy(dtype=object),
+            "hs_id": gone_d.loc[was_linked, "hs_id"].to_numpy(dtype=object),
+            "reason": reason[was_linked].to_numpy(dtype=object),
+        },
+        columns=list(CLEARED_LINK_COLUMNS),
+    )
+
+
+def _screen_live_pairs(
+    plans: list[pd.DataFrame], po: pd.DataFrame, pd_: pd.DataFrame, multi: bool
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The live pairs that merge: a pair that fails a check is reported under the first one
+    (DEAL-3, DEAL-2, DEAL-8). DEAL-2 decides moves first: a deal left in the pipeline of a
+    retired record type follows its Opportunity's record type instead of counting as outside."""
     live = (po["alive"] & pd_["alive"]).to_numpy()
     lo = po[live].reset_index(drop=True)
     ld = pd_[live].reset_index(drop=True)
-    del po, pd_
-    # A pair that fails a check is reported under the first one (DEAL-3, DEAL-2, DEAL-8); the
-    # rest merge. DEAL-2 decides moves first: a deal left in the pipeline of a retired record
-    # type follows its Opportunity's record type instead of counting as outside (DEAL-3).
     to_hs = Side(Target.HUBSPOT, "deals", lo["sf_id"], ld["hs_id"])
     to_sf = Side(Target.SALESFORCE, "Opportunity", ld["hs_id"], lo["sf_id"])
     ok = screen(
@@ -477,27 +550,27 @@ def plan_deals(
             ["DEAL-8"], lo["currency"].isna() & ld["currency"].isna() & multi, _NO_PAIR_CURRENCY
         ),
     )
-    mo = lo[ok].reset_index(drop=True)
-    md = ld[ok].reset_index(drop=True)
-    merge = _merge_pairs(inputs, config, owners, stages, staged=(o, d, opp_raw, deal_raw), mo=mo, md=md)
-    plans.extend(merge.plans)
-    sync_pairs_parts.append(_sync_pairs(mo["sf_id"], md["hs_id"], mo["account_id"], "sf"))
+    return lo[ok].reset_index(drop=True), ld[ok].reset_index(drop=True)
 
-    # ---- unpaired Opportunities: SF -> HS creates (DEAL-9) ----------------------------------
-    paired_sf = pairs["sf_id"]
-    paired_hs = pairs["hs_id"]
-    new_o_mask = (o["alive"] & ~o["sf_id"].isin(paired_sf)).to_numpy()
+
+def _opportunity_creates(
+    plans: list[pd.DataFrame], inputs: RuleInputs, config: SyncConfig, owners: OwnerMap, world: _Staged
+) -> pd.DataFrame:
+    """Unpaired Opportunities: SF -> HS creates (DEAL-9); returns their sync pairs."""
+    o, opp_raw = world.o, world.opp_raw
+    enabled_at = pd.Timestamp(config.enabled_at("opportunities"))
+    new_o_mask = (o["alive"] & ~o["sf_id"].isin(world.pairs["sf_id"])).to_numpy()
     new_o = o[new_o_mask].reset_index(drop=True)
     new_o_raw = opp_raw[new_o_mask].reset_index(drop=True)
-    imported = pd.Series(
-        as_text(column(inputs.imported, "sf_id"))[
-            as_text(column(inputs.imported, "object")) == "Opportunity"
-        ].dropna()
-    )
+    imported = as_text(column(inputs.imported, "sf_id"))[
+        as_text(column(inputs.imported, "object")) == "Opportunity"
+    ]
     is_new = since_enabled(new_o["created"], enabled_at)
-    touched = since_enabled(new_o["modified"], enabled_at)
-    was_imported = new_o["sf_id"].isin(imported).to_numpy()
-    eligible = is_new | touched | was_imported
+    eligible = (
+        is_new
+        | since_enabled(new_o["modified"], enabled_at)
+        | new_o["sf_id"].isin(imported.dropna()).to_numpy()
+    )
     to_new_deal = Side(Target.HUBSPOT, "deals", new_o["sf_id"])
     create = screen(
         plans,
@@ -505,18 +578,30 @@ def plan_deals(
         to_new_deal.quarantine(
             ["DEAL-2"], ~new_o["stage_ok"].to_numpy(dtype=bool), lambda hit: _picklist_reason(new_o[hit])
         ),
-        to_new_deal.quarantine(["DEAL-8"], new_o["currency"].isna() & multi, _NO_OPP_CURRENCY),
+        to_new_deal.quarantine(["DEAL-8"], new_o["currency"].isna() & world.multi, _NO_OPP_CURRENCY),
     )
     co = new_o[create].reset_index(drop=True)
     co_raw = new_o_raw[create].reset_index(drop=True)
-    created_hs = _hubspot_creates(config, owners, co, co_raw, before=~is_new[create])
-    plans.extend(created_hs)
-    sync_pairs_parts.append(
-        _sync_pairs(co["sf_id"], created_refs("deals", co["sf_id"]), co["account_id"], "sf")
+    plans.extend(
+        _hubspot_creates(config, owners, co, co_raw, before=~is_new[create], options=inputs.picklist_options)
     )
+    return _sync_pairs(co["sf_id"], created_refs("deals", co["sf_id"]), co["account_id"], "sf")
 
-    # ---- unpaired deals: HS -> SF creates (DEAL-3, DEAL-5) -----------------------------------
-    new_d_mask = (d["alive"] & ~d["hs_id"].isin(paired_hs)).to_numpy()
+
+def _deal_creates(
+    plans: list[pd.DataFrame],
+    inputs: RuleInputs,
+    config: SyncConfig,
+    owners: OwnerMap,
+    world: _Staged,
+    *,
+    pipelines: pd.DataFrame,
+    company_links: tuple[pd.DataFrame, pd.DataFrame],
+) -> pd.DataFrame:
+    """Unpaired deals: HS -> SF creates (DEAL-3, DEAL-5); returns their sync pairs.
+    ``company_links``: (deal -> company associations, Account/company pairs)."""
+    d, deal_raw = world.d, world.deal_raw
+    new_d_mask = (d["alive"] & ~d["hs_id"].isin(world.pairs["hs_id"])).to_numpy()
     new_d = d[new_d_mask].reset_index(drop=True)
     new_d_raw = deal_raw[new_d_mask].reset_index(drop=True)
     to_new_opp = Side(Target.SALESFORCE, "Opportunity", new_d["hs_id"])
@@ -528,58 +613,38 @@ def plan_deals(
         to_new_opp.quarantine(
             ["DEAL-2"], ~new_d["stage_ok"].to_numpy(dtype=bool), lambda hit: _stage_reason(new_d[hit])
         ),
-        to_new_opp.quarantine(["DEAL-8"], new_d["currency"].isna() & multi, _NO_DEAL_CURRENCY),
+        to_new_opp.quarantine(["DEAL-8"], new_d["currency"].isna() & world.multi, _NO_DEAL_CURRENCY),
     )
     cd = new_d[make].reset_index(drop=True)
-    cd_raw = new_d_raw[make].reset_index(drop=True)
-    company_account = _company_accounts(deal_companies, account_links, cd["hs_id"])
     sf_created, created_ok = _salesforce_creates(
-        config, owners, pipelines, cd=cd, cd_raw=cd_raw, company_account=company_account
+        config,
+        owners,
+        pipelines,
+        cd=cd,
+        cd_raw=new_d_raw[make].reset_index(drop=True),
+        company_account=_company_accounts(*company_links, cd["hs_id"]),
+        options=inputs.picklist_options,
     )
     plans.extend(sf_created)
-    sync_pairs_parts.append(
-        _sync_pairs(
-            created_refs("Opportunity", created_ok["hs_id"]),
-            created_ok["hs_id"],
-            created_ok["account_id"],
-            "hs",
-        )
+    return _sync_pairs(
+        created_refs("Opportunity", created_ok["hs_id"]), created_ok["hs_id"], created_ok["account_id"], "hs"
     )
 
-    # ---- DEAL-6 / DEAL-7 associations -------------------------------------------------------------
-    sync_pairs = pd.concat(sync_pairs_parts, ignore_index=True)
-    assoc_plans, contact_changes = _associations(
-        inputs,
-        config,
-        sync_pairs,
-        links=(contact_links, account_links),
-        existing=(deal_contacts_now, deal_companies),
-    )
-    plans.extend(assoc_plans)
 
-    state = _deal_state(
-        (o, d, opp_raw, deal_raw), pairs, merge, sync_pairs=sync_pairs, deleted=deleted_deals, lookup=lookup
-    )
-    removed = contact_changes.delete_associations.rename(columns={"hs_key": "from_id", "contact_hs": "to_id"})
-    still = _anti_join(deal_contacts_now, ["from_id", "to_id"], removed, ["from_id", "to_id"])
-    added = contact_changes.create_associations
+def _post_plan_deal_contacts(
+    inputs: RuleInputs, state: pd.DataFrame, now: pd.DataFrame, changes: DealContactChanges
+) -> pd.DataFrame:
+    """Deal -> contact associations after this plan (ROLL-1..7 read them): the live ones the
+    plan keeps, plus the ones it adds (DEAL-6)."""
+    removed = changes.delete_associations.rename(columns={"hs_key": "from_id", "contact_hs": "to_id"})
+    still = _anti_join(now, ["from_id", "to_id"], removed, ["from_id", "to_id"])
+    added = changes.create_associations
     new_contact_assoc = pd.DataFrame(
         {"deal_key": added["hs_key"].astype(object), "contact_key": added["contact_hs"].astype(object)}
     )
-    deal_contacts = pd.concat(
+    return pd.concat(
         [_existing_deal_contacts(inputs, state, still), new_contact_assoc], ignore_index=True
     ).drop_duplicates(ignore_index=True)
-    return DealsResult(
-        plan=concat_plans(plans),
-        deals=state,
-        deal_contacts=deal_contacts,
-        cleared_links=cleared,
-        snapshot=merge.snapshot,
-        conflicts=merge.conflicts,
-        multi_currency=multi,
-        currencies=currencies,
-        association_snapshot=contact_changes.snapshot,
-    )
 
 
 def _sync_pairs(sf_key: pd.Series, hs_key: pd.Series, account_id: pd.Series, origin: str) -> pd.DataFrame:
@@ -618,6 +683,134 @@ def _keep_earliest_create_date(f: MergeField) -> MergeField:
     return replace(f, hs_writable=pd.Series(hs_later, index=f.hs_key.index))
 
 
+class _StageIds:
+    """DEAL-2: the HubSpot stage id of a Salesforce stage in each pair's pipeline."""
+
+    def __init__(self, stages: pd.DataFrame, pipeline_keys: pd.Series) -> None:
+        self.ids = (
+            stages.set_index(["pipeline_key", "stage_api_name"])["hs_stage_id"] if not stages.empty else None
+        )
+        self.pipeline_keys = pipeline_keys
+
+    def __call__(self, sub: pd.Index, api: pd.Series) -> pd.Series:
+        if self.ids is None:
+            return pd.Series([None] * len(sub), index=sub, dtype=object)
+        keys = pd.MultiIndex.from_arrays(
+            [self.pipeline_keys.loc[sub].astype(object), api.loc[sub].astype(object)]
+        )
+        return pd.Series(self.ids.reindex(keys).to_numpy(dtype=object), index=sub, dtype=object)
+
+
+def _deal_fields(
+    inputs: RuleInputs,
+    config: SyncConfig,
+    owners: OwnerMap,
+    sides: PairSides,
+    *,
+    mo: pd.DataFrame,
+    md: pd.DataFrame,
+    stage_ids: _StageIds,
+) -> list[MergeField]:
+    """The merged fields of a deal pair: DEAL-1's mapped fields, the stage through the pipeline's
+    stage map (DEAL-2), the owner (OWN-5) and the currency code (DEAL-8)."""
+    fields = [
+        _keep_earliest_create_date(f)
+        for f in mapped_fields(
+            sides,
+            config.mappings("opportunities"),
+            sf_object="Opportunity",
+            hs_object="deals",
+            rules=("DEAL-1",),
+            options=inputs.picklist_options,
+        )
+    ]
+    sf_stage = mo["stage"].reset_index(drop=True)
+    hs_stage = md["stage_api"].astype("str").reset_index(drop=True)
+    sf_cur = mo["currency"].reset_index(drop=True)
+    hs_cur = md["currency"].reset_index(drop=True)
+    return [
+        *fields,
+        MergeField(
+            sf_field="StageName",
+            hs_field="dealstage",
+            rule="two_way",
+            kind="string",
+            sf_key=sf_stage,
+            hs_key=hs_stage,
+            to_hs=lambda sub: stage_ids(sub, sf_stage),
+            to_sf=lambda sub: hs_stage.loc[sub].astype(object),
+            rules=("DEAL-1", "DEAL-2"),
+        ),
+        owner_field(
+            owners,
+            mo["owner"].reset_index(drop=True),
+            md["owner"].reset_index(drop=True),
+            rules=("DEAL-1", "OWN-5"),
+        ),
+        MergeField(
+            sf_field="CurrencyIsoCode",
+            hs_field="deal_currency_code",
+            rule="two_way",
+            kind="string",
+            sf_key=sf_cur,
+            hs_key=hs_cur,
+            to_hs=lambda sub: sf_cur.loc[sub].astype(object),
+            to_sf=lambda sub: hs_cur.loc[sub].astype(object),
+            rules=("DEAL-8",),
+        ),
+    ]
+
+
+def _follow_record_type(
+    result: MergeResult, pairs: pd.DataFrame, mo: pd.DataFrame, md: pd.DataFrame, stage_ids: _StageIds
+) -> None:
+    """DEAL-2: the pipeline follows the record type; a move rewrites the stage for the new
+    pipeline (the stage the merge settled on: Salesforce's unless HubSpot's won)."""
+    hs_w, sf_w = result.hubspot, result.salesforce
+    n = len(pairs)
+    desired_pipeline = mo["hs_pipeline_id"].astype(object).reset_index(drop=True)
+    move = ~same(as_text(desired_pipeline), md["pipeline"].reset_index(drop=True))
+    if not move.any():
+        return
+    stage_written_to_sf = (
+        sf_w.mask["StageName"].to_numpy(dtype=bool) if "StageName" in sf_w.mask.columns else np.zeros(n, bool)
+    )
+    sf_stage = mo["stage"].reset_index(drop=True)
+    hs_stage = md["stage_api"].astype("str").reset_index(drop=True)
+    api = sf_stage.where(~pd.Series(stage_written_to_sf), hs_stage)
+    idx = pairs.index[move]
+    hs_w.add("pipeline", desired_pipeline.loc[idx], move, ("DEAL-2",))
+    current_mask = (
+        hs_w.mask["dealstage"].to_numpy(dtype=bool) if "dealstage" in hs_w.mask.columns else np.zeros(n, bool)
+    )
+    current_vals = (
+        hs_w.values["dealstage"]
+        if "dealstage" in hs_w.values.columns
+        else pd.Series([None] * n, dtype=object)
+    )
+    new_vals = current_vals.astype(object).copy()
+    new_vals.loc[idx] = stage_ids(idx, api).to_numpy(dtype=object)
+    hs_w.add("dealstage", new_vals, current_mask | move, ("DEAL-1", "DEAL-2"))
+
+
+def _keep_naming_each_other(
+    result: MergeResult, pairs: pd.DataFrame, mo: pd.DataFrame, md: pd.DataFrame
+) -> None:
+    """Both sides keep naming each other (RULES.md "Linked"): a missing or stale link id is written."""
+    hs_link = md["sf_ref"].reset_index(drop=True)
+    fix_hs = ~same(hs_link, as_text(pairs["sf_id"]))
+    if fix_hs.any():
+        result.hubspot.add(
+            "salesforceopportunityid", pairs["sf_id"].where(pd.Series(fix_hs)), fix_hs, ("SYNC-4",)
+        )
+    sf_link = mo["hs_ref"].reset_index(drop=True)
+    fix_sf = ~same(sf_link, as_text(pairs["hs_id"]))
+    if fix_sf.any():
+        result.salesforce.add(
+            "HubSpot_Id__c", pairs["hs_id"].where(pd.Series(fix_sf)), fix_sf, ("DEAL-5", "SYNC-4")
+        )
+
+
 def _merge_pairs(
     inputs: RuleInputs,
     config: SyncConfig,
@@ -634,70 +827,16 @@ def _merge_pairs(
     the paired rows of the first two.
     """
     o, d, opp_raw, deal_raw = staged
-    n = len(mo)
-    if n == 0:
+    if len(mo) == 0:
         return _Merged([], _empty(SNAPSHOT_COLUMNS), pd.DataFrame(), pd.DataFrame(), pd.Series(dtype=object))
     sf_rows = opp_raw.iloc[_positions(o["sf_id"], mo["sf_id"])].reset_index(drop=True)
     hs_rows = deal_raw.iloc[_positions(d["hs_id"], md["hs_id"])].reset_index(drop=True)
     pairs = pd.DataFrame(
         {"sf_id": mo["sf_id"].to_numpy(dtype=object), "hs_id": md["hs_id"].to_numpy(dtype=object)}
     )
+    stage_ids = _StageIds(stages, mo["pipeline_key"])
     sides = PairSides(pairs, sf_rows, hs_rows)
-    fields = [
-        _keep_earliest_create_date(f)
-        for f in mapped_fields(
-            sides,
-            config.mappings("opportunities"),
-            sf_object="Opportunity",
-            hs_object="deals",
-            rules=("DEAL-1",),
-        )
-    ]
-    stage_ids = (
-        stages.set_index(["pipeline_key", "stage_api_name"])["hs_stage_id"] if not stages.empty else None
-    )
-
-    def stage_id_for(sub: pd.Index, api: pd.Series) -> pd.Series:
-        if stage_ids is None:
-            return pd.Series([None] * len(sub), index=sub, dtype=object)
-        keys = pd.MultiIndex.from_arrays(
-            [mo["pipeline_key"].loc[sub].astype(object), api.loc[sub].astype(object)]
-        )
-        return pd.Series(stage_ids.reindex(keys).to_numpy(dtype=object), index=sub, dtype=object)
-
-    sf_stage = mo["stage"].reset_index(drop=True)
-    hs_stage = md["stage_api"].astype("str").reset_index(drop=True)
-    fields.append(
-        MergeField(
-            sf_field="StageName",
-            hs_field="dealstage",
-            rule="two_way",
-            kind="string",
-            sf_key=sf_stage,
-            hs_key=hs_stage,
-            to_hs=lambda sub: stage_id_for(sub, sf_stage),
-            to_sf=lambda sub: hs_stage.loc[sub].astype(object),
-            rules=("DEAL-1", "DEAL-2"),
-        )
-    )
-    sf_owner = mo["owner"].reset_index(drop=True)
-    hs_owner = md["owner"].reset_index(drop=True)
-    fields.append(owner_field(owners, sf_owner, hs_owner, rules=("DEAL-1", "OWN-5")))
-    sf_cur = mo["currency"].reset_index(drop=True)
-    hs_cur = md["currency"].reset_index(drop=True)
-    fields.append(
-        MergeField(
-            sf_field="CurrencyIsoCode",
-            hs_field="deal_currency_code",
-            rule="two_way",
-            kind="string",
-            sf_key=sf_cur,
-            hs_key=hs_cur,
-            to_hs=lambda sub: sf_cur.loc[sub].astype(object),
-            to_sf=lambda sub: hs_cur.loc[sub].astype(object),
-            rules=("DEAL-8",),
-        )
-    )
+    fields = _deal_fields(inputs, config, owners, sides, mo=mo, md=md, stage_ids=stage_ids)
     result = merge_fields(
         pairs,
         fields,
@@ -707,45 +846,11 @@ def _merge_pairs(
         hs_modified=md["modified"],
         now=inputs.now,
     )
-    hs_w = result.hubspot
-    sf_w = result.salesforce
-
-    # DEAL-2: the pipeline follows the record type; a move rewrites the stage for the new pipeline.
-    desired_pipeline = mo["hs_pipeline_id"].astype(object).reset_index(drop=True)
-    move = ~same(as_text(desired_pipeline), md["pipeline"].reset_index(drop=True))
-    if move.any():
-        stage_written_to_sf = (
-            sf_w.mask["StageName"].to_numpy(dtype=bool)
-            if "StageName" in sf_w.mask.columns
-            else np.zeros(n, bool)
-        )
-        api = sf_stage.where(~pd.Series(stage_written_to_sf), hs_stage)
-        idx = pairs.index[move]
-        hs_w.add("pipeline", desired_pipeline.loc[idx], move, ("DEAL-2",))
-        current_mask = (
-            hs_w.mask["dealstage"].to_numpy(dtype=bool)
-            if "dealstage" in hs_w.mask.columns
-            else np.zeros(n, bool)
-        )
-        current_vals = (
-            hs_w.values["dealstage"]
-            if "dealstage" in hs_w.values.columns
-            else pd.Series([None] * n, dtype=object)
-        )
-        new_vals = current_vals.astype(object).copy()
-        new_vals.loc[idx] = stage_id_for(idx, api).to_numpy(dtype=object)
-        hs_w.add("dealstage", new_vals, current_mask | move, ("DEAL-1", "DEAL-2"))
-
-    # Both sides keep naming each other (RULES.md "Linked"); a missing or stale link id is written.
-    hs_link = md["sf_ref"].reset_index(drop=True)
-    fix_hs = ~same(hs_link, as_text(pairs["sf_id"]))
-    if fix_hs.any():
-        hs_w.add("salesforceopportunityid", pairs["sf_id"].where(pd.Series(fix_hs)), fix_hs, ("SYNC-4",))
-    sf_link = mo["hs_ref"].reset_index(drop=True)
-    fix_sf = ~same(sf_link, as_text(pairs["hs_id"]))
-    if fix_sf.any():
-        sf_w.add("HubSpot_Id__c", pairs["hs_id"].where(pd.Series(fix_sf)), fix_sf, ("DEAL-5", "SYNC-4"))
-
+    _follow_record_type(result, pairs, mo, md, stage_ids)
+    _keep_naming_each_other(result, pairs, mo, md)
+    hs_w, sf_w = result.hubspot, result.salesforce
+    sf_owner = mo["owner"].reset_index(drop=True)
+    hs_owner = md["owner"].reset_index(drop=True)
     plans = [
         writes_to_plan(
             hs_w, target=Target.HUBSPOT, obj="deals", target_id=pairs["hs_id"], source_id=pairs["sf_id"]
@@ -769,6 +874,9 @@ def _merge_pairs(
             hs_object="deals",
         )
     )
+    plans.append(
+        unmapped_value_skips(result, fields, pairs=pairs, sf_object="Opportunity", hs_object="deals")
+    )
     masked = hs_w.values.where(hs_w.mask.reindex(columns=hs_w.values.columns, fill_value=False))
     return _Merged(plans, result.snapshot, result.conflicts, masked, pairs["hs_id"])
 
@@ -777,13 +885,25 @@ def _merge_pairs(
 
 
 def _hubspot_creates(
-    config: SyncConfig, owners: OwnerMap, co: pd.DataFrame, co_raw: pd.DataFrame, *, before: np.ndarray
+    config: SyncConfig,
+    owners: OwnerMap,
+    co: pd.DataFrame,
+    co_raw: pd.DataFrame,
+    *,
+    before: np.ndarray,
+    options: pd.DataFrame,
 ) -> list[pd.DataFrame]:
     """DEAL-1/DEAL-2/DEAL-9: deals created from Opportunities (``source_id`` = Opportunity Id)."""
     if co.empty:
         return []
-    columns = create_field_columns(
-        co_raw, config.mappings("opportunities"), Target.HUBSPOT, sf_object="Opportunity", hs_object="deals"
+    columns, unmapped = create_field_columns(
+        co_raw,
+        config.mappings("opportunities"),
+        Target.HUBSPOT,
+        sf_object="Opportunity",
+        hs_object="deals",
+        source_ids=co["sf_id"],
+        options=options,
     )
     owner = owners.to_hubspot(co["owner"])
     values = pd.DataFrame(columns)
@@ -815,7 +935,7 @@ def _hubspot_creates(
         owner_values=co["owner"],
         owners=owners,
     )
-    return [rows, skips]
+    return [rows, skips, unmapped]
 
 
 def _company_accounts(assoc: pd.DataFrame, account_links: pd.DataFrame, deal_ids: pd.Series) -> pd.Series:
@@ -841,6 +961,7 @@ def _salesforce_creates(
     cd: pd.DataFrame,
     cd_raw: pd.DataFrame,
     company_account: pd.Series,
+    options: pd.DataFrame,
 ) -> tuple[list[pd.DataFrame], pd.DataFrame]:
     """DEAL-5: Opportunities created from deals, ``HubSpot_Id__c`` = deal id (upsert key)."""
     if cd.empty:
@@ -850,13 +971,16 @@ def _salesforce_creates(
     cd = cd[keep].reset_index(drop=True)
     cd_raw = cd_raw[keep].reset_index(drop=True)
     account = company_account.reset_index(drop=True)[keep].reset_index(drop=True)
-    columns = create_field_columns(
+    columns, unmapped = create_field_columns(
         cd_raw,
         config.mappings("opportunities"),
         Target.SALESFORCE,
         sf_object="Opportunity",
         hs_object="deals",
+        source_ids=cd["hs_id"],
+        options=options,
     )
+    plans.append(unmapped)
     values = pd.DataFrame(columns)
     values["StageName"] = cd["stage_api"].astype(object)
     rt = (

@@ -35,6 +35,8 @@ class RuleInputs:
     imported by a backfill (ACC-2, DEAL-9).
     ``association_snapshot``: the last-synced DEAL-6 deal-contact pairs
     (:data:`~crm_sync.rules.deal_contacts.ASSOCIATION_SNAPSHOT_COLUMNS`).
+    ``picklist_options``: both CRMs' picklist / enumeration options
+    (:data:`~crm_sync.rules.value_maps.OPTION_COLUMNS`) for SYNC-2's value maps.
     """
 
     now: datetime
@@ -57,3 +59,4 @@ class RuleInputs:
     snapshot: pd.DataFrame = field(default_factory=_empty)
     imported: pd.DataFrame = field(default_factory=_empty)
     association_snapshot: pd.DataFrame = field(default_factory=_empty)
+    picklist_options: pd.DataFrame = field(default_factory=_empty)

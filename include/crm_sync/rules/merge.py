@@ -32,6 +32,7 @@ from crm_sync.catalog import FieldType, stream
 from crm_sync.plan import Action, Target, empty_plan, json_safe, plan_rows
 from crm_sync.rules.normalize import as_text, as_timestamp, column, first_present
 from crm_sync.rules.owners import OwnerMap, unmapped_owner_skips
+from crm_sync.rules.value_maps import ValueMap, unmapped_reason, value_map
 from crm_sync.settings import FieldMapping, MappingRule
 
 ValueKind = Literal["string", "email", "url", "number", "date", "datetime", "boolean"]
@@ -120,9 +121,29 @@ def canonical(values: pd.Series, kind: ValueKind) -> pd.Series:
         return text.map({"true": 1.0, "1": 1.0, "yes": 1.0, "false": 0.0, "0": 0.0, "no": 0.0}).astype(
             "float64"
         )
+    if kind == "date":
+        return calendar_days(values)
     stamps = as_timestamp(values)
-    floored: pd.Series = stamps.dt.floor("D" if kind == "date" else "s")
+    floored: pd.Series = stamps.dt.floor("s")
     return floored
+
+
+def calendar_days(values: pd.Series) -> pd.Series:
+    """Dates as the calendar day they name, at UTC midnight.
+
+    A Salesforce date has no zone (``2026-03-01``) and a HubSpot date is midnight UTC (text or
+    epoch milliseconds): both are that day. A value written with an offset
+    (``2026-03-01T00:00:00+02:00``) names the day it shows, not the UTC day it falls on
+    (2026-02-28), so a date never moves a day between the two CRMs.
+    """
+    stamps: pd.Series = as_timestamp(values).dt.floor("D")
+    if values.empty or pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return stamps
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return stamps
+    written = pd.to_datetime(values.astype(str).str[:10], format="%Y-%m-%d", utc=True, errors="coerce")
+    days: pd.Series = written.astype(stamps.dtype).where(written.notna(), stamps)
+    return days
 
 
 def same(left: pd.Series, right: pd.Series) -> np.ndarray:
@@ -150,7 +171,9 @@ def format_for(
             out = canon.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
         return pd.Series(json_safe(out.where(canon.notna())), index=index, dtype=object)
     if kind == "number":
-        integral = canon.notna() & (canon == np.floor(canon))
+        # Integral values go out as ``int``, but only where a float holds them exactly: 1e300
+        # stays 1e300 (and is quarantined by its target's range), never a wrapped int64.
+        integral = canon.notna() & (canon == np.floor(canon)) & (canon.abs() < EXACT_INTEGER_LIMIT)
         obj = pd.Series(json_safe(canon), index=index, dtype=object)
         if bool(integral.any()):
             obj[integral] = canon[integral].astype("int64").astype(object)
@@ -163,6 +186,9 @@ def format_for(
         return pd.Series(json_safe(as_text(raw)), index=index, dtype=object)
     return pd.Series(json_safe(canon), index=index, dtype=object)
 
+
+#: Integers up to 2**53 are exact in a float; beyond it a number is not written as ``int``.
+EXACT_INTEGER_LIMIT = 2**53
 
 _SNAPSHOT_TYPE: dict[str, FieldType] = {
     "date": "date",
@@ -246,6 +272,9 @@ class MergeField:
     rules: tuple[str, ...] = ()
     hs_writable: pd.Series | None = None
     sf_writable: pd.Series | None = None
+    #: Picklist <-> enumeration pairs: both sides' raw values, for the reason of a value
+    #: without a counterpart (:func:`unmapped_value_skips`).
+    picklist_values: tuple[pd.Series, pd.Series] | None = None
 
 
 @dataclass
@@ -540,14 +569,22 @@ def mapped_fields(
     sf_object: str,
     hs_object: str,
     rules: Sequence[str] = (),
+    options: pd.DataFrame | None = None,
 ) -> list[MergeField]:
     """SYNC-2: prepare the configured field mappings of one object pair for :func:`merge_fields`.
 
     Each mapping is compared as the :func:`value_kind` of its two catalog types; writes are
-    formatted for the target field's type (:func:`format_for`).
+    formatted for the target field's type (:func:`format_for`). A picklist <-> enumeration
+    pair goes through its value map (:mod:`~crm_sync.rules.value_maps`, ``options``): compared
+    in Salesforce's spelling, written in the target's, and a value without a counterpart is
+    not written (:func:`unmapped_value_skips` reports it).
     """
     out: list[MergeField] = []
     for m in mappings:
+        values = value_map(m, sf_object=sf_object, hs_object=hs_object, options=options)
+        if values is not None:
+            out.append(_picklist_field(sides, m, values, rules))
+            continue
         sf_type = field_type("salesforce", sf_object, m.salesforce)
         hs_type = field_type("hubspot", hs_object, m.hubspot)
         kind = value_kind(sf_type, hs_type)
@@ -569,6 +606,69 @@ def mapped_fields(
             )
         )
     return out
+
+
+def _picklist_field(sides: PairSides, m: FieldMapping, values: ValueMap, rules: Sequence[str]) -> MergeField:
+    """A picklist <-> enumeration pair compared in Salesforce's spelling (SYNC-2 value map)."""
+    sf_raw = column(sides.sf, m.salesforce).reset_index(drop=True)
+    hs_raw = column(sides.hs, m.hubspot).reset_index(drop=True)
+    sf_as_hs, sf_unmapped = values.translate(sf_raw, to_hubspot=True)
+    hs_as_sf, hs_unmapped = values.translate(hs_raw, to_hubspot=False)
+    hs_compared = hs_as_sf.where(~pd.Series(hs_unmapped), as_text(hs_raw).astype(object))
+    return MergeField(
+        sf_field=m.salesforce,
+        hs_field=m.hubspot,
+        rule=m.rule,
+        kind="string",
+        sf_key=canonical(sf_raw, "string"),
+        hs_key=canonical(hs_compared, "string"),
+        to_hs=lambda sub: sf_as_hs.loc[sub],
+        to_sf=lambda sub: hs_as_sf.loc[sub],
+        rules=tuple(rules),
+        hs_writable=pd.Series(~sf_unmapped),
+        sf_writable=pd.Series(~hs_unmapped),
+        picklist_values=(sf_raw, hs_raw),
+    )
+
+
+def unmapped_value_skips(
+    result: MergeResult, fields: Sequence[MergeField], *, pairs: pd.DataFrame, sf_object: str, hs_object: str
+) -> pd.DataFrame:
+    """SYNC-2: a ``skip`` row per picklist value the merge wanted to write but that has no
+    counterpart on the target; only that field is skipped, the rest of the record syncs."""
+    parts: list[pd.DataFrame] = []
+    p = pairs.reset_index(drop=True)
+    for f in fields:
+        if f.picklist_values is None:
+            continue
+        sf_raw, hs_raw = f.picklist_values
+        for target, obj, key in (
+            (Target.HUBSPOT, hs_object, f"hubspot:{f.hs_field}"),
+            (Target.SALESFORCE, sf_object, f"salesforce:{f.sf_field}"),
+        ):
+            at = result.blocked.get(key, np.empty(0, np.int64))
+            if len(at) == 0:
+                continue
+            to_hs = target is Target.HUBSPOT
+            parts.append(
+                plan_rows(
+                    target=target,
+                    object=obj,
+                    action=Action.SKIP,
+                    count=len(at),
+                    source_id=(p["sf_id"] if to_hs else p["hs_id"]).iloc[at],
+                    target_id=(p["hs_id"] if to_hs else p["sf_id"]).iloc[at],
+                    rules=["SYNC-2"],
+                    reason=unmapped_reason(
+                        (sf_raw if to_hs else hs_raw).iloc[at],
+                        source="Salesforce" if to_hs else "HubSpot",
+                        source_field=f.sf_field if to_hs else f.hs_field,
+                        target="HubSpot" if to_hs else "Salesforce",
+                        target_field=f.hs_field if to_hs else f.sf_field,
+                    ),
+                )
+            )
+    return pd.concat(parts, ignore_index=True) if parts else empty_plan()
 
 
 def _writer(canon: pd.Series, kind: ValueKind, target: FieldType, raw: pd.Series) -> WriteValues:

@@ -26,6 +26,7 @@ from crm_sync.rules.owners import (
     owner_at_first_link,
     owner_for_new_sf_record,
 )
+from crm_sync.rules.value_maps import unmapped_reason, value_map
 from crm_sync.settings import FieldMapping
 
 #: SYNC-2 rules under which a value flows into a record being *created* on each target. A new
@@ -69,27 +70,79 @@ def create_field_columns(
     *,
     sf_object: str,
     hs_object: str,
-) -> dict[str, pd.Series]:
+    source_ids: pd.Series | None = None,
+    options: pd.DataFrame | None = None,
+) -> tuple[dict[str, pd.Series], pd.DataFrame]:
     """SYNC-2 fields of a record created on ``target`` from ``source`` (the other system's rows).
 
     Only mappings whose rule lets a value flow toward ``target`` on a create are used (see
     :data:`CREATE_RULES`). Values are formatted exactly as the SYNC-3 merge writes them
     (:func:`crm_sync.rules.merge.format_for`: dates, integral numbers, a Website becoming a
     bare host in HubSpot's ``domain``), so the next run's merge sees no difference (SYNC-4).
+    A picklist <-> enumeration value goes through its value map; one without a counterpart is
+    left out and reported. Returns (the columns, SYNC-2 ``skip`` rows for those values, whose
+    ``source_id`` is ``source_ids``, aligned with ``source``).
     """
     out: dict[str, pd.Series] = {}
+    skips: list[pd.DataFrame] = []
+    to_hubspot = target == Target.HUBSPOT
     for m in mappings:
         if m.rule not in CREATE_RULES[target]:
             continue
-        src, dst = (m.hubspot, m.salesforce) if target == "salesforce" else (m.salesforce, m.hubspot)
+        src, dst = (m.salesforce, m.hubspot) if to_hubspot else (m.hubspot, m.salesforce)
         if src not in source.columns:
+            continue
+        values = value_map(m, sf_object=sf_object, hs_object=hs_object, options=options)
+        if values is not None:
+            out[dst], unmapped = values.translate(source[src], to_hubspot=to_hubspot)
+            if unmapped.any() and source_ids is not None:
+                skips.append(
+                    _unmapped_rows(
+                        source[src],
+                        unmapped,
+                        m,
+                        target=target,
+                        objects=(sf_object, hs_object),
+                        ids=source_ids,
+                    )
+                )
             continue
         sf_type = field_type("salesforce", sf_object, m.salesforce)
         hs_type = field_type("hubspot", hs_object, m.hubspot)
         kind = value_kind(sf_type, hs_type)
         raw = source[src]
-        out[dst] = format_for(canonical(raw, kind), kind, sf_type if target == "salesforce" else hs_type, raw)
-    return out
+        out[dst] = format_for(canonical(raw, kind), kind, hs_type if to_hubspot else sf_type, raw)
+    return out, concat_plans(skips)
+
+
+def _unmapped_rows(
+    raw: pd.Series,
+    unmapped: np.ndarray,
+    m: FieldMapping,
+    *,
+    target: Target,
+    objects: tuple[str, str],
+    ids: pd.Series,
+) -> pd.DataFrame:
+    """SYNC-2: the ``skip`` rows of created records whose picklist value has no counterpart;
+    ``objects``: (SF object, HubSpot object), ``ids``: the source records' ids."""
+    to_hubspot = target == Target.HUBSPOT
+    sf_object, hs_object = objects
+    return plan_rows(
+        target=target,
+        object=hs_object if to_hubspot else sf_object,
+        action=Action.SKIP,
+        count=int(unmapped.sum()),
+        source_id=ids.reset_index(drop=True)[unmapped],
+        rules=["SYNC-2"],
+        reason=unmapped_reason(
+            raw.reset_index(drop=True)[unmapped],
+            source="Salesforce" if to_hubspot else "HubSpot",
+            source_field=m.salesforce if to_hubspot else m.hubspot,
+            target="HubSpot" if to_hubspot else "Salesforce",
+            target_field=m.hubspot if to_hubspot else m.salesforce,
+        ),
+    )
 
 
 def _with_rule(base_rules: Iterable[Sequence[str]], flags: Iterable[bool], rule: str) -> pd.Series:
@@ -225,6 +278,7 @@ def salesforce_create_rows(
     mappings: Iterable[FieldMapping],
     rule: str,
     defaults: Mapping[str, str] | None = None,
+    options: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """SF records created from HubSpot records (CON-2, ACC-4), owners per OWN-1..OWN-3.
 
@@ -240,8 +294,14 @@ def salesforce_create_rows(
     quarantined, ok, decision = new_record_owners(records, owners, sf_object=sf_object, rule=rule)
     chosen = records[ok].reset_index(drop=True)
     rows = source.iloc[chosen["row"].to_numpy()].reset_index(drop=True)
-    columns = create_field_columns(
-        rows, mappings, Target.SALESFORCE, sf_object=sf_object, hs_object=hs_object
+    columns, unmapped = create_field_columns(
+        rows,
+        mappings,
+        Target.SALESFORCE,
+        sf_object=sf_object,
+        hs_object=hs_object,
+        source_ids=chosen["hs_id"],
+        options=options,
     )
     _set_defaults(columns, rows, defaults or {})
     columns["HubSpot_Id__c"] = chosen["hs_id"]
@@ -255,7 +315,7 @@ def salesforce_create_rows(
         source_id=chosen["hs_id"],
         fields=field_dicts(len(chosen), columns),
     )
-    return concat_plans([quarantined, created]), chosen
+    return concat_plans([quarantined, created, unmapped]), chosen
 
 
 def hubspot_create_rows(
@@ -269,6 +329,7 @@ def hubspot_create_rows(
     link_property: str,
     base_rules: Sequence[Sequence[str]],
     defaults: Mapping[str, str] | None = None,
+    options: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """HubSpot records created from SF records (CON-3, ACC-1/ACC-2), owner per OWN-5.
 
@@ -282,12 +343,20 @@ def hubspot_create_rows(
         return empty_plan()
     records = records.reset_index(drop=True)
     rows = source.iloc[records["row"].to_numpy()].reset_index(drop=True)
-    columns = create_field_columns(rows, mappings, Target.HUBSPOT, sf_object=sf_object, hs_object=hs_object)
+    columns, unmapped = create_field_columns(
+        rows,
+        mappings,
+        Target.HUBSPOT,
+        sf_object=sf_object,
+        hs_object=hs_object,
+        source_ids=records["sf_id"],
+        options=options,
+    )
     _set_defaults(columns, rows, defaults or {})
     columns[link_property] = records["sf_id"]
     owner = owners.to_hubspot(records["owner"])
     columns["hubspot_owner_id"] = owner
-    return plan_rows(
+    created = plan_rows(
         count=len(records),
         target=Target.HUBSPOT,
         object=hs_object,
@@ -296,3 +365,4 @@ def hubspot_create_rows(
         source_id=records["sf_id"],
         fields=field_dicts(len(records), columns),
     )
+    return concat_plans([created, unmapped])

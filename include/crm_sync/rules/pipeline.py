@@ -37,6 +37,7 @@ from crm_sync.rules.deals import DEAL_CONTACT_COLUMNS, DEAL_STATE_COLUMNS
 from crm_sync.rules.deals import plan_deals as deal_rules
 from crm_sync.rules.inputs import RuleInputs
 from crm_sync.rules.lifecycle import plan_lifecycle
+from crm_sync.rules.limits import quarantine_unwritable
 from crm_sync.rules.merge import (
     SNAPSHOT_COLUMNS,
     align_pairs,
@@ -45,6 +46,7 @@ from crm_sync.rules.merge import (
     modified_at,
     owner_field,
     owner_skips,
+    unmapped_value_skips,
     writes_to_plan,
 )
 from crm_sync.rules.normalize import as_bool, as_text, column
@@ -404,6 +406,20 @@ _PAIR_SPECS: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
+@dataclass(frozen=True)
+class _ObjectPairs:
+    """One object pair's linked records for the SYNC-3 merge: the pairs (``sf_id``, ``hs_id``,
+    ``how``), both sides' staged frames, the mapping group and HubSpot's modification field."""
+
+    sf_object: str
+    hs_object: str
+    group: str
+    hs_modified: str
+    pairs: pd.DataFrame
+    sf: pd.DataFrame
+    hs: pd.DataFrame
+
+
 def merge_linked_pairs(
     inputs: RuleInputs, config: SyncConfig, owners: owner_rules.OwnerMap, tables: Mapping[str, pd.DataFrame]
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -414,111 +430,107 @@ def merge_linked_pairs(
     found this run gets its owners from OWN-4 on its ``link`` rows. Returns (plan rows,
     snapshot rows, conflicts).
     """
-    plans: list[pd.DataFrame] = []
-    snaps: list[pd.DataFrame] = []
-    conflicts: list[pd.DataFrame] = []
     account_pairs = _frame(tables, "rule_account_pairs")
     contact_pairs = _frame(tables, "rule_contact_pairs")
+    contact_kind = as_text(column(contact_pairs, "sf_object"))
     sources = {
         "Account": (account_pairs, inputs.sf_account, inputs.hs_company),
-        "Contact": (
-            contact_pairs[as_text(column(contact_pairs, "sf_object")) == "Contact"],
-            inputs.sf_contact,
-            inputs.hs_contact,
-        ),
-        "Lead": (
-            contact_pairs[as_text(column(contact_pairs, "sf_object")) == "Lead"],
-            inputs.sf_lead,
-            inputs.hs_contact,
-        ),
+        "Contact": (contact_pairs[contact_kind == "Contact"], inputs.sf_contact, inputs.hs_contact),
+        "Lead": (contact_pairs[contact_kind == "Lead"], inputs.sf_lead, inputs.hs_contact),
     }
-    for sf_object, hs_object, group, hs_modified in _PAIR_SPECS:
-        if sf_object == "Account" and not config.companies_sync:
-            continue
-        pairs, sf, hs = sources[sf_object]
-        if pairs.empty:
-            continue
-        sf_ids = as_text(column(pairs, "sf_id"))
-        hs_ids = as_text(column(pairs, "hs_id"))
-        real = (
-            sf_ids.notna()
-            & hs_ids.notna()
-            & ~sf_ids.str.startswith("@").fillna(False).astype(bool)
-            & ~hs_ids.str.startswith("@").fillna(False).astype(bool)
+    results = [
+        _merge_object(
+            inputs, config, owners, _ObjectPairs(sf_object, hs_object, group, modified, *sources[sf_object])
         )
-        linked = (as_text(column(pairs, "how")) == "linked").fillna(False).astype(bool)
-        p = pd.DataFrame({"sf_id": sf_ids[real], "hs_id": hs_ids[real], "linked": linked[real]}).reset_index(
-            drop=True
-        )
-        if p.empty:
-            continue
-        sides = align_pairs(p, sf, hs)
-        fields = mapped_fields(sides, config.mappings(group), sf_object=sf_object, hs_object=hs_object)
-        owner_pairs = p["linked"].to_numpy(dtype=bool)
-        sf_owner = as_text(column(sides.sf, "OwnerId")).where(pd.Series(owner_pairs))
-        hs_owner = as_text(column(sides.hs, "hubspot_owner_id")).where(pd.Series(owner_pairs))
-        if owner_pairs.any():
-            owner = owner_field(owners, sf_owner, hs_owner)
-            fields.append(owner)
-        result = merge_fields(
-            p[["sf_id", "hs_id"]],
-            fields,
-            inputs.snapshot,
-            sf_object=sf_object,
-            sf_modified=modified_at(sides.sf, "LastModifiedDate", "SystemModstamp"),
-            hs_modified=modified_at(sides.hs, hs_modified),
-            now=inputs.now,
-        )
-        # Pairs not yet linked before this run leave their owners to OWN-4.
-        for writes, name in ((result.hubspot, "hubspot_owner_id"), (result.salesforce, "OwnerId")):
-            if name in writes.mask.columns:
-                writes.mask[name] = writes.mask[name].to_numpy(dtype=bool) & owner_pairs
-        plans.append(
-            writes_to_plan(
-                result.hubspot,
-                target=Target.HUBSPOT,
-                obj=hs_object,
-                target_id=p["hs_id"],
-                source_id=p["sf_id"],
-            )
-        )
-        plans.append(
-            writes_to_plan(
-                result.salesforce,
-                target=Target.SALESFORCE,
-                obj=sf_object,
-                target_id=p["sf_id"],
-                source_id=p["hs_id"],
-            )
-        )
-        plans.append(
-            owner_skips(
-                result,
-                pairs=p,
-                sf_owner=sf_owner,
-                hs_owner=hs_owner,
-                owners=owners,
-                sf_object=sf_object,
-                hs_object=hs_object,
-            )
-        )
-        snap = result.snapshot
-        if not owner_pairs.all() and not snap.empty:
-            unlinked = set(p.loc[~p["linked"], "sf_id"])
-            snap = snap[~((snap["sf_field"] == "OwnerId") & snap["sf_id"].isin(unlinked))]
-        snaps.append(snap)
-        conflicts.append(result.conflicts)
+        for sf_object, hs_object, group, modified in _PAIR_SPECS
+        if sf_object != "Account" or config.companies_sync
+    ]
+    plans = [r[0] for r in results]
+    snaps = [r[1] for r in results if not r[1].empty]
+    conflicts = [r[2] for r in results if not r[2].empty]
     snapshot = (
-        pd.concat([s for s in snaps if not s.empty], ignore_index=True)
-        if any(not s.empty for s in snaps)
+        pd.concat(snaps, ignore_index=True)
+        if snaps
         else pd.DataFrame({c: pd.Series(dtype=object) for c in SNAPSHOT_COLUMNS})
     )
-    conflict = (
-        pd.concat([c for c in conflicts if not c.empty], ignore_index=True)
-        if any(not c.empty for c in conflicts)
-        else pd.DataFrame()
-    )
+    conflict = pd.concat(conflicts, ignore_index=True) if conflicts else pd.DataFrame()
     return concat_plans(plans), snapshot, conflict
+
+
+def _merge_object(
+    inputs: RuleInputs, config: SyncConfig, owners: owner_rules.OwnerMap, objects: _ObjectPairs
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """SYNC-3 for one object pair: (plan rows, snapshot rows, conflicts)."""
+    sf_object, hs_object, pairs = objects.sf_object, objects.hs_object, objects.pairs
+    if pairs.empty:
+        return empty_plan(), pd.DataFrame(), pd.DataFrame()
+    sf_ids = as_text(column(pairs, "sf_id"))
+    hs_ids = as_text(column(pairs, "hs_id"))
+    real = (
+        sf_ids.notna()
+        & hs_ids.notna()
+        & ~sf_ids.str.startswith("@").fillna(False).astype(bool)
+        & ~hs_ids.str.startswith("@").fillna(False).astype(bool)
+    )
+    linked = (as_text(column(pairs, "how")) == "linked").fillna(False).astype(bool)
+    p = pd.DataFrame({"sf_id": sf_ids[real], "hs_id": hs_ids[real], "linked": linked[real]}).reset_index(
+        drop=True
+    )
+    if p.empty:
+        return empty_plan(), pd.DataFrame(), pd.DataFrame()
+    sides = align_pairs(p, objects.sf, objects.hs)
+    fields = mapped_fields(
+        sides,
+        config.mappings(objects.group),
+        sf_object=sf_object,
+        hs_object=hs_object,
+        options=inputs.picklist_options,
+    )
+    owner_pairs = p["linked"].to_numpy(dtype=bool)
+    sf_owner = as_text(column(sides.sf, "OwnerId")).where(pd.Series(owner_pairs))
+    hs_owner = as_text(column(sides.hs, "hubspot_owner_id")).where(pd.Series(owner_pairs))
+    if owner_pairs.any():
+        fields.append(owner_field(owners, sf_owner, hs_owner))
+    result = merge_fields(
+        p[["sf_id", "hs_id"]],
+        fields,
+        inputs.snapshot,
+        sf_object=sf_object,
+        sf_modified=modified_at(sides.sf, "LastModifiedDate", "SystemModstamp"),
+        hs_modified=modified_at(sides.hs, objects.hs_modified),
+        now=inputs.now,
+    )
+    # Pairs not yet linked before this run leave their owners to OWN-4.
+    for writes, name in ((result.hubspot, "hubspot_owner_id"), (result.salesforce, "OwnerId")):
+        if name in writes.mask.columns:
+            writes.mask[name] = writes.mask[name].to_numpy(dtype=bool) & owner_pairs
+    plans = [
+        writes_to_plan(
+            result.hubspot, target=Target.HUBSPOT, obj=hs_object, target_id=p["hs_id"], source_id=p["sf_id"]
+        ),
+        writes_to_plan(
+            result.salesforce,
+            target=Target.SALESFORCE,
+            obj=sf_object,
+            target_id=p["sf_id"],
+            source_id=p["hs_id"],
+        ),
+        owner_skips(
+            result,
+            pairs=p,
+            sf_owner=sf_owner,
+            hs_owner=hs_owner,
+            owners=owners,
+            sf_object=sf_object,
+            hs_object=hs_object,
+        ),
+        unmapped_value_skips(result, fields, pairs=p, sf_object=sf_object, hs_object=hs_object),
+    ]
+    snap = result.snapshot
+    if not owner_pairs.all() and not snap.empty:
+        unlinked = set(p.loc[~p["linked"], "sf_id"])
+        snap = snap[~((snap["sf_field"] == "OwnerId") & snap["sf_id"].isin(unlinked))]
+    return concat_plans(plans), snap, result.conflicts
 
 
 def coalesce_updates(plan: pd.DataFrame) -> pd.DataFrame:
@@ -590,15 +602,16 @@ def assemble_plan(
 ) -> PlanResult:
     """The ``build_plan`` stage: field merges of linked pairs, then every stage's rows -> the plan.
 
-    Update rows for the same record are coalesced; the result is checked against the plan
-    contract and stamped with ``run_id``. Deterministic row order: stage order, then the order
-    each rule produced.
+    Update rows for the same record are coalesced; rows writing a value the target cannot hold
+    unchanged become quarantine rows (SYNC-5, :mod:`~crm_sync.rules.limits`); the result is
+    checked against the plan contract and stamped with ``run_id``. Deterministic row order:
+    stage order, then the order each rule produced.
     """
     owners = _owner_map(tables, inputs, config)
     merged, snapshot, conflicts = merge_linked_pairs(inputs, config, owners, tables)
     parts = [decode_plan(_frame(tables, f"rule_plan_{name}")) for name in _PLAN_PARTS]
     parts.insert(_PLAN_PARTS.index("deals"), merged)
-    plan = coalesce_updates(concat_plans(parts))
+    plan = quarantine_unwritable(coalesce_updates(concat_plans(parts)))
     plan = plan.reset_index(drop=True)
     plan["run_id"] = run_id
     for name in ("source_id", "target_id", "reason"):  # None, never NaN, in the contract's JSON

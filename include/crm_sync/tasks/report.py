@@ -40,7 +40,7 @@ from crm_sync.settings import SyncConfig, load_config
 log = logging.getLogger(__name__)
 
 DAG_ID = "crm_data_quality_report"
-#: The per-record write failures of the loads (created by the load stage, when it exists).
+#: The per-record write failures of the loads (older staging databases may not have it yet).
 DEAD_LETTER_TABLE = "dead_letter"
 #: Staged and rule tables the report reads (absent rule tables read as empty).
 _TABLES: tuple[str, ...] = (
@@ -58,6 +58,7 @@ _TABLES: tuple[str, ...] = (
     "hs_pipeline_stage",
     "sync_link",
     "quarantine",
+    "sync_log",
     "rule_pipelines",
     "rule_account_groups",
     "rule_rollups",
@@ -80,7 +81,9 @@ def _dead_letters(engine: sa.Engine) -> pd.DataFrame | None:
     return staging.read_frame(engine, DEAD_LETTER_TABLE)
 
 
-def gather(engine: sa.Engine, config: SyncConfig) -> tuple[list[Any], dict[str, Any]]:
+def gather(
+    engine: sa.Engine, config: SyncConfig, source_run_id: str | None = None
+) -> tuple[list[Any], dict[str, Any]]:
     """The comparison of every object pair, and the other findings, from staging."""
     frames = read_tables(engine)
     examples = config.quality.examples
@@ -97,9 +100,10 @@ def gather(engine: sa.Engine, config: SyncConfig) -> tuple[list[Any], dict[str, 
         "dead_letters": findings.open_entries(
             _dead_letters(engine),
             ("target", "object", "error_code"),
-            ("target", "object", "record_id", "error_code", "message", "attempts", "run_id"),
+            ("target", "object", "record_key", "action", "error_code", "message", "attempts", "last_run_id"),
             examples * 4,
         ),
+        "validation": findings.validation_outcomes(frames["sync_log"], source_run_id),
         "mixed_currency": findings.mixed_currency(frames["rule_currency_flags"]),
         "rollups": findings.rollup_differences(frames["rule_rollups"], frames, examples),
     }
@@ -121,12 +125,13 @@ def build_report(
     store.ensure_tables(engine)
     new_links = staging.refresh_links_from_staging(engine, run_id)
     log.info("links derived from the link fields read: %s", new_links)
-    objects, found = gather(engine, config)
+    source_run_id = source_run_id or staging.latest_run_id(engine, "crm_sync")
+    objects, found = gather(engine, config, source_run_id)
     history = store.history(engine, config.quality.trend_runs - 1, exclude=run_id)
     doc = document(
         run_id=run_id,
         dag_id=dag_id,
-        source_run_id=source_run_id or staging.latest_run_id(engine, "crm_sync"),
+        source_run_id=source_run_id,
         generated_at=staging.now_utc(),
         objects=objects,
         findings=found,

@@ -27,6 +27,7 @@ from crm_sync.plan import summarize
 from crm_sync.rules import pipeline
 from crm_sync.rules.deal_contacts import ASSOCIATION_SNAPSHOT_TABLE
 from crm_sync.rules.inputs import RuleInputs
+from crm_sync.rules.value_maps import PICKLIST_OPTIONS_TABLE
 from crm_sync.settings import load_config
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,8 @@ def load_inputs(engine: sa.Engine, *, now: datetime) -> RuleInputs:
         setattr(inputs, attribute, staging.read_frame(engine, table))
     # Written by the loader after a load (DEAL-6); absent until the first load.
     inputs.association_snapshot = read_stage_table(engine, ASSOCIATION_SNAPSHOT_TABLE)
+    # Both CRMs' picklist options for SYNC-2's value maps, once extraction stages them.
+    inputs.picklist_options = read_stage_table(engine, PICKLIST_OPTIONS_TABLE)
     return inputs
 
 

@@ -55,7 +55,10 @@ def _columns(spec: ObjectSpec, available: list[str]) -> list[str]:
 
 
 def read_inputs(engine: sa.Engine) -> dict[str, pd.DataFrame]:
-    """The staged frames validation reads: only the columns the suites need of the big tables."""
+    """The staged frames validation reads: only the columns the suites need of the big tables.
+
+    The deals suite reads ``id`` and ``pipeline`` too, which is all the plan suite needs of them.
+    """
     inspector = sa.inspect(engine)
     frames: dict[str, pd.DataFrame] = {}
     for spec in OBJECTS:
@@ -65,8 +68,6 @@ def read_inputs(engine: sa.Engine) -> dict[str, pd.DataFrame]:
     for table in _REFERENCE_TABLES:
         if inspector.has_table(table):
             frames[table] = staging.read_frame(engine, table)
-    if "hs_deal" in frames:  # the deal pipelines the plan suite reads (DEAL-3)
-        frames["hs_deal"] = staging.read_frame(engine, "hs_deal", ["id", "pipeline"])
     return frames
 
 

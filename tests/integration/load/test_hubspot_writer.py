@@ -256,21 +256,22 @@ def test_server_errors_on_idempotent_writes_are_retried(
 
 
 def test_a_create_whose_answer_was_lost_is_not_duplicated(client: hubspot.HubSpot) -> None:
-    writer = HubSpotWriter(client, timeout=0.5, retry_budget=60.0, requests_per_10s=190)
+    writer = HubSpotWriter(client, timeout=1.0, retry_budget=60.0, requests_per_10s=190)
     writer.prepare()
     # The first upsert is answered after the client gave up waiting: it lands, its answer is lost.
-    faults(client, {"method": "POST", "path": "batch/upsert", "delay": 1.0, "count": 1})
+    faults(client, {"method": "POST", "path": "batch/upsert", "delay": 2.0, "count": 1})
     items = company_creates(20)
     outcomes = by_seq(writer.write("companies", "create", items))
     writer.close()
     assert all(o.ok for o in outcomes.values())
-    assert writer.transport.retries == 1
+    assert writer.transport.retries >= 1
     # Read back only once the delayed upsert has landed too (the read is held longer server-side).
-    faults(client, {"method": "GET", "path": "^/crm/v3/objects/companies$", "delay": 1.5, "count": 1})
+    faults(client, {"method": "GET", "path": "^/crm/v3/objects/companies$", "delay": 3.0, "count": 1})
     records = [r for r in all_records(client, "companies") if r.get(UNIQUE_PROPERTY)]
     assert sorted(r[UNIQUE_PROPERTY] for r in records) == sorted(str(i.source_id) for i in items)
     assert {r["id"] for r in records} == {o.target_id for o in outcomes.values()}
-    assert calls(client, "POST", "/crm/v3/objects/{objectType}/batch/upsert", raw="") == 2
+    sent = calls(client, "POST", "/crm/v3/objects/{objectType}/batch/upsert", raw="")
+    assert sent == writer.transport.retries + 1
 
 
 def test_a_whole_batch_failing_past_the_budget_fails_the_write(client: hubspot.HubSpot) -> None:
@@ -512,3 +513,58 @@ def test_a_contact_whose_email_is_taken_fails_with_the_existing_id(
     assert outcomes[2].ok
     emails = {r["email"] for r in all_records(client, "contacts", "email")}
     assert emails == {"ada@acme.com", "bob@acme.com"}
+
+
+def test_the_load_stops_at_the_daily_reserve() -> None:
+    with hubspot_sandbox({}, daily_limit=40) as url:
+        writer = HubSpotWriter(hubspot.HubSpot(access_token="day", host=url), daily_reserve=30)
+        writer.prepare()  # six calls: 34 left
+        with pytest.raises(LoadStoppedError, match=r"reserve of 30 \(extra.daily_reserve\)"):
+            writer.write("companies", "create", company_creates(1000))
+        answered = sandbox_call(url, "GET", "stats")["by_status"]
+        writer.close()
+    assert "429" not in answered  # stopped on its own, before HubSpot had to refuse anything
+    assert writer.api_calls() <= 6 + 4 + writer.max_parallel  # calls already in flight may finish
+
+
+def test_a_pipeline_create_that_keeps_failing_fails_the_batch_and_a_rerun_finishes(
+    client: hubspot.HubSpot, writer: HubSpotWriter
+) -> None:
+    faults(client, {"method": "POST", "path": "^/crm/v3/pipelines/deals$", "status": 503, "count": 3})
+    with pytest.raises(BatchFailedError, match="re-running the task"):
+        writer.write("pipelines", "create", [pipeline_item(1, "Salesforce - Flaky", "New")])
+    [outcome] = writer.write("pipelines", "create", [pipeline_item(1, "Salesforce - Flaky", "New")])
+    assert outcome.ok
+    labels = [p.label for p in client.crm.pipelines.pipelines_api.get_all("deals").results]
+    assert labels.count("Salesforce - Flaky") == 1
+
+
+def test_two_writers_sharing_a_token_leave_each_other_room() -> None:
+    """The DAG's two load tasks may write to one portal at once with one token: each pacer reads
+    what the other used from ``X-HubSpot-RateLimit-Remaining`` and keeps the sum under the limit."""
+    clock = FakeClock()
+    with hubspot_sandbox({}, requests_per_10s=10, clock=clock) as url:
+        first = HubSpotWriter(
+            hubspot.HubSpot(access_token="shared", host=url), requests_per_10s=10, clock=clock
+        )
+        first.prepare()  # six requests of the window
+        second = HubSpotWriter(
+            hubspot.HubSpot(access_token="shared", host=url),
+            max_parallel=1,
+            requests_per_10s=10,
+            clock=clock,
+            sleep=clock.advance,
+        )
+        outcomes = second.write("companies", "create", company_creates(1500))
+        answered = sandbox_call(url, "GET", "stats")["by_status"]
+        first.close()
+        second.close()
+    assert all(o.ok for o in outcomes)
+    assert "429" not in answered
+
+
+def test_a_missing_write_scope_fails_at_once(client: hubspot.HubSpot, writer: HubSpotWriter) -> None:
+    faults(client, {"method": "POST", "path": "batch/upsert", "status": 403, "count": 5})
+    with pytest.raises(WriterSetupError, match=r"crm\.objects\.companies\.write"):
+        writer.write("companies", "create", company_creates(50))
+    assert calls(client, "POST", "batch/upsert") == 1  # not retried, not split

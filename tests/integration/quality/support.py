@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import requests
 from crm_sandbox.server import SandboxEndpoints
 from crm_sync.rules.pipeline import STAGES
 from crm_sync.tasks import extract, rules
+from crm_sync.tasks.report import build_report
 from crm_sync.tasks.runs import start_run
 from crm_sync.tasks.validate import validate_plan
 from lxml import html as lxml_html
@@ -80,6 +82,15 @@ def sync_until_validate(run_id: str) -> dict[str, Any]:
     return validate_plan(run_id)
 
 
+def report_run(run_id: str) -> dict[str, Any]:
+    """``crm_data_quality_report`` in-process: extract both CRMs (fresh state), then ``report``."""
+    for name in extract.SALESFORCE_OBJECTS:
+        extract.extract_salesforce(name, run_id=run_id)
+    for name in extract.HUBSPOT_OBJECTS:
+        extract.extract_hubspot(name, run_id=run_id)
+    return build_report(run_id)
+
+
 def run_report_dag(world: World, log: Path) -> None:
     """``airflow dags test crm_data_quality_report`` in its own Airflow home, against the world."""
     env = {
@@ -103,18 +114,32 @@ def chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+#: Headless, sandbox off (root), and nothing that reaches for the network on start.
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
 def rendered(page: Path) -> Any:
     """The page as headless Chromium renders it (``--dump-dom``), parsed with lxml."""
     browser = chromium()
     if browser is None:
         pytest.skip("headless Chromium is not installed (Debian package: chromium)")
-    proc = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        proc = subprocess.run(
+            [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.as_uri()],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return lxml_html.fromstring(proc.stdout)
 

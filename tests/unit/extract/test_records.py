@@ -10,7 +10,6 @@ from crm_sync.extract.records import (
     MISSING_ID,
     MISSING_REQUIRED,
     OVERSIZED_TEXT,
-    UNKNOWN_PICKLIST_VALUE,
     UNPARSEABLE_BOOLEAN,
     UNPARSEABLE_DATE,
     UNPARSEABLE_NUMBER,
@@ -136,10 +135,18 @@ def test_each_broken_rule_is_one_quarantine_entry_with_the_raw_payload() -> None
     result = parser.parse(raw)
     assert isinstance(result, list)
     by_rule = {q.rule: q for q in result}
-    assert set(by_rule) == {MISSING_REQUIRED, UNKNOWN_PICKLIST_VALUE, OVERSIZED_TEXT, UNPARSEABLE_DATE}
-    assert "Industry: 'Alchemy'" in by_rule[UNKNOWN_PICKLIST_VALUE].reason
+    assert set(by_rule) == {MISSING_REQUIRED, OVERSIZED_TEXT, UNPARSEABLE_DATE}
     assert "32001 characters exceed the limit of 32000" in by_rule[OVERSIZED_TEXT].reason
     assert all(q.record_id == "0018W00000000001AAA" and q.payload is raw for q in result)
+
+
+def test_a_picklist_value_the_metadata_does_not_list_is_staged_not_dropped() -> None:
+    """Inactive values and values of unrestricted picklists are real data: the record is
+    staged with its value, and the value map decides per field (SYNC-2), never extraction."""
+    parser = RecordParser(ACCOUNT, {"Industry": frozenset({"Technology", "Banking"})})
+    row = parser.parse(sf_account(Industry="Alchemy"))
+    assert isinstance(row, dict)
+    assert row["Industry"] == "Alchemy"
 
 
 def test_record_without_id_gets_a_stable_stand_in_id() -> None:

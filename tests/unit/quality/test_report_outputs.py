@@ -285,3 +285,21 @@ def test_the_plugin_links_runs_to_their_reports(tmp_path: Path, monkeypatch: pyt
     assert client.get("/runs/nope").status_code == 404
     views = {v["destination"]: v["href"] for v in CrmSyncReportsPlugin.external_views}
     assert views == {"nav": f"{URL_PREFIX}/", "dag_run": f"{URL_PREFIX}/runs/{{RUN_ID}}"}
+
+
+def test_long_tables_are_capped_in_the_page_but_complete_in_the_json() -> None:
+    groups = [
+        {
+            "group_id": f"g{i}",
+            "size": 1,
+            "survivor_id": f"s{i}",
+            "survivor_name": None,
+            "members": [{"sf_id": f"s{i}", "name": None, "survivor": True, "key": "k"}],
+        }
+        for i in range(render.MAX_ROWS + 20)
+    ]
+    doc = _doc(findings=_found(duplicates=groups))
+    assert doc["summary"]["duplicate_groups"] == render.MAX_ROWS + 20
+    dom = lxml_html.fromstring(render.html(doc))
+    assert len(dom.xpath('//table[@id="duplicates"]/tbody/tr')) == render.MAX_ROWS
+    assert "20 more rows in report.json." in dom.text_content()

@@ -16,16 +16,29 @@ from crm_sync.quality.validation import QualityGateError
 from crm_sync.settings import default_config_path
 from crm_sync.tasks.validate import validate_plan
 
+from tests.staging_db import connection_for_schema, create_schema, drop_schemas, postgres_unreachable
 
-@pytest.fixture
-def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[sa.Engine]:
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_CRM_STAGING", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "s.db")})
-    )
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[sa.Engine]:
+    schema = None
+    conn: dict[str, object] = {"conn_type": "sqlite", "host": str(tmp_path / "s.db")}
+    if request.param == "postgres":
+        reason = postgres_unreachable()
+        if reason:
+            pytest.skip(f"{reason} -- the PostgreSQL variant is skipped")
+        schema = create_schema("quality_validate")
+        conn = connection_for_schema(schema)
+    monkeypatch.setenv("AIRFLOW_CONN_CRM_STAGING", json.dumps(conn))
+    staging.dispose_engines()
     eng = staging.staging_engine()
     staging.ensure_schema(eng)
     yield eng
     staging.dispose_engines()
+    if schema:
+        drop_schemas(schema)
 
 
 def _config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threshold: float) -> None:
@@ -108,3 +121,37 @@ def test_a_failure_rate_above_the_threshold_fails_the_task_naming_the_expectatio
     assert "bo at initech" in message
     # The failing row is kept for inspection even though the run stops.
     assert _open_quarantine(engine) == [("contacts", "2002", "email_valid")]
+
+
+def test_staged_deals_are_validated_with_their_stage_and_owner_read_from_staging(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: the task once replaced the staged deals by their pipelines only (for the plan
+    suite), so a deal's stage, owner, amount and close date were never checked."""
+    _config(tmp_path, monkeypatch, threshold=0.9)
+    at = staging.now_utc()
+    staging.upsert_rows(engine, "hs_owner", [{"id": "901", "_deleted": False}], ["id"])
+    staging.upsert_rows(
+        engine,
+        "hs_pipeline_stage",
+        [{"id": "s1", "pipeline_id": "101", "label": "S1", "_deleted": False}],
+        ["id"],
+    )
+    deals = [
+        {"id": "3001", "pipeline": "101", "dealstage": "s1", "hubspot_owner_id": "901"},
+        {"id": "3002", "pipeline": "101", "dealstage": "gone", "hubspot_owner_id": "901"},
+        {"id": "3003", "pipeline": "101", "dealstage": "s1", "hubspot_owner_id": "999"},
+    ]
+    staging.upsert_rows(
+        engine, "hs_deal", [{**d, "hs_lastmodifieddate": at, "_deleted": False} for d in deals], ["id"]
+    )
+    staging.write_plan(engine, "r1", plan_frame([], "r1"))
+
+    result = validate_plan("r1")
+
+    assert result["objects"]["staged.hubspot.deals"]["by_check"]["stage_in_pipeline"] == 1
+    assert result["objects"]["staged.hubspot.deals"]["by_check"]["owner_resolves"] == 1
+    assert _open_quarantine(engine) == [
+        ("deals", "3002", "stage_in_pipeline"),
+        ("deals", "3003", "owner_resolves"),
+    ]

@@ -180,6 +180,36 @@ def test_acc3_company_with_the_same_domain_links_when_nothing_else_matches() -> 
     assert not rows(result.plan, action="create", target="hubspot")
 
 
+def test_acc3_matching_is_decided_together_an_account_falls_back_to_its_next_best_company() -> None:
+    """001A shares 3 contacts with X; 001B shares 2 with X and 1 with Y. Taking 001B's best
+    greedily left it nothing (and created a duplicate company); together, 001B gets Y."""
+    emails = {"a1": "001A", "a2": "001A", "a3": "001A", "b1": "001B", "b2": "001B", "b3": "001B"}
+    result = run(
+        accounts=[account("001A", "Alpha"), account("001B", "Beta")],
+        companies=[company("cX", "Xylo"), company("cY", "Yak")],
+        hs_contacts=[contact(f"h{k}", f"{k}@x.com") for k in emails],
+        sf_contacts=[
+            {"Id": f"003{k}", "Email": f"{k}@x.com", "LastName": k, "AccountId": acc}
+            for k, acc in emails.items()
+        ],
+        assoc=[(f"h{k}", "cY" if k == "b3" else "cX") for k in emails],
+    )
+    assert pair(result, "001A")["hs_id"] == "cX"
+    assert pair(result, "001B") == {"sf_id": "001B", "hs_id": "cY", "how": "contacts"}
+    assert not rows(result.plan, target="hubspot", object="companies", action="create")
+
+
+def test_acc3_the_best_total_overlap_wins_over_the_first_best_pair() -> None:
+    from crm_sync.rules.matching import best_matching
+
+    candidates = pd.DataFrame(
+        {"sf_id": ["A", "B", "A"], "hs_id": ["X", "X", "Y"], "size": [3, 2, 2]}
+    )  # greedy: A-X alone (3); together: A-Y + B-X (4)
+    assert best_matching(candidates, "size").values.tolist() == [["B", "X"], ["A", "Y"]]
+    ties = pd.DataFrame({"sf_id": ["A", "A"], "hs_id": ["X", "Y"], "size": [1, 1]})
+    assert best_matching(ties, "size").values.tolist() == [["A", "X"]]  # the caller's preference
+
+
 def test_acc3_no_match_creates_and_a_company_is_claimed_only_once() -> None:
     result = run(
         accounts=[account("001A", "Acme", "acme.com"), account("001B", "Globex", "globex.com")],

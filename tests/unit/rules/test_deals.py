@@ -643,3 +643,73 @@ def test_deal_state_is_the_post_plan_state_with_writes_and_creates_applied() -> 
     assert bool(state.loc["9001", "is_won"])
     assert state.loc["@deals:006B", "amount"] == 10.0
     assert state.loc["9001", "sf_id"] == "006A"
+
+
+# --------------------------------------------------------------------------- SYNC-2 value maps
+
+OPTIONS = pd.DataFrame(
+    [
+        ("salesforce", "Opportunity", "Type", "New Business", "New Business"),
+        ("salesforce", "Opportunity", "Type", "Renewal", "Renewal"),
+        ("hubspot", "deals", "dealtype", "newbusiness", "New Business"),
+        ("hubspot", "deals", "dealtype", "existingbusiness", "Existing Business"),
+    ],
+    columns=["system", "object", "field", "value", "label"],
+)
+
+
+def test_sync2_picklist_values_map_by_label_case_insensitively_and_unmatched_ones_skip_the_field() -> None:
+    result = run(
+        opps=[opp("006A", Type="new business"), opp("006B", Type="Renewal")],
+        picklist_options=OPTIONS,
+    )
+    created = {r["source_id"]: r["fields"] for r in rows(result.plan, object="deals", action="create")}
+    assert created["006A"]["dealtype"] == "newbusiness"
+    assert "dealtype" not in created["006B"]  # the rest of the record syncs
+    skip = one(result.plan, action="skip", source_id="006B")
+    assert skip["rules"] == ["SYNC-2"]
+    assert "'Renewal' has no counterpart among HubSpot dealtype" in skip["reason"]
+
+
+def test_sync2_a_linked_pair_holding_the_same_choice_in_each_spelling_plans_nothing() -> None:
+    result = run(
+        opps=[opp("006A", Type="New Business", HubSpot_Id__c="9001")],
+        deals=[deal("9001", dealtype="newbusiness", salesforceopportunityid="006A")],
+        picklist_options=OPTIONS,
+    )
+    assert rows(result.plan, action="update") == []
+
+
+def test_sync2_config_values_override_the_value_map() -> None:
+    from tests.unit.rules.deal_world import config as deal_config
+
+    renewal = {"Renewal": "existingbusiness"}
+    mappings = [{"salesforce": "Type", "hubspot": "dealtype", "rule": "two_way", "values": renewal}]
+    cfg = deal_config(opportunities=mappings)
+    result = run(opps=[opp("006B", Type="Renewal")], picklist_options=OPTIONS, cfg=cfg)
+    assert one(result.plan, object="deals", action="create")["fields"]["dealtype"] == "existingbusiness"
+    assert rows(result.plan, action="skip") == []
+
+
+def test_sync2_a_hubspot_choice_without_salesforce_counterpart_skips_only_that_field() -> None:
+    result = run(
+        opps=[opp("006A", Type="New Business", Name="old", HubSpot_Id__c="9001")],
+        deals=[
+            deal(
+                "9001",
+                dealtype="existingbusiness",
+                dealname="new",
+                salesforceopportunityid="006A",
+                hs_lastmodifieddate=LATER,
+            )
+        ],
+        snapshot=snapshot(
+            ("Opportunity", "006A", "9001", "Type", "dealtype", "New Business"),
+            ("Opportunity", "006A", "9001", "Name", "dealname", "old"),
+        ),
+        picklist_options=OPTIONS,
+    )
+    assert one(result.plan, object="Opportunity", action="update")["fields"] == {"Name": "new"}
+    skip = one(result.plan, object="Opportunity", action="skip")
+    assert (skip["target_id"], skip["rules"]) == ("006A", ["SYNC-2"])
+    assert "HubSpot dealtype 'existingbusiness'" in skip["reason"]

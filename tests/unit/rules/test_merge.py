@@ -450,3 +450,22 @@ def test_sync4_property_applying_a_merge_reaches_a_fixed_point(
     second = merge({"Name": new_sf}, {"Name": new_hs}, snap=snap, rules={"Name": rule}, sf_modified=T_LATE)
     assert written(second.hubspot) == {}
     assert written(second.salesforce) == {}
+
+
+def test_dates_keep_their_calendar_day_across_time_zones() -> None:
+    """A Salesforce date has no zone, a HubSpot date is midnight UTC; a value written with an
+    offset names the day it shows, never the UTC day it falls on."""
+    days = canonical(
+        pd.Series(["2026-03-01", "2026-03-01T00:00:00+02:00", "2026-03-01T23:30:00-05:00", "1772323200000"]),
+        "date",
+    )
+    assert {d.isoformat() for d in days} == {"2026-03-01T00:00:00+00:00"}
+    result = merge(
+        {"CloseDate": "2026-03-01"},
+        {"CloseDate": "2026-03-01T00:00:00+02:00"},
+        snap={"CloseDate": "2026-03-01"},
+        sf_object="Opportunity",
+        hs_object="deals",
+    )
+    assert not result.hubspot.any().any()
+    assert not result.salesforce.any().any()

@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 import requests
 import sqlalchemy as sa
 from crm_sandbox.server import connection_env
+from crm_sandbox.stats import fetch_stats
 from crm_sandbox.tls import ca_bundle_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -216,14 +217,10 @@ class Cluster:
     def sandbox_stats(self) -> dict[str, dict[str, Any]]:
         """Request counts of both emulators (their ``/__sandbox/stats``)."""
         return {
-            "salesforce": requests.get(
-                f"https://127.0.0.1:{self.salesforce_port}/__sandbox/stats",
-                timeout=10,
-                verify=self.env["REQUESTS_CA_BUNDLE"],
-            ).json(),
-            "hubspot": requests.get(
-                f"http://127.0.0.1:{self.hubspot_port}/__sandbox/stats", timeout=10
-            ).json(),
+            "salesforce": fetch_stats(
+                f"https://127.0.0.1:{self.salesforce_port}", verify=self.env["REQUESTS_CA_BUNDLE"]
+            ),
+            "hubspot": fetch_stats(f"http://127.0.0.1:{self.hubspot_port}"),
         }
 
 

@@ -8,12 +8,13 @@ an operator does, through Airflow's REST API: unpause ``crm_sync``, trigger it, 
 read the result back where a user would look: the plan in staging (``crm-sync plan``), and each
 CRM through its real client.
 
-Loading into the CRMs is being built: until ``crm_sync`` has its load tasks it stops at the plan
-and writes nothing. The CRM-state assertions are written already and switch on by themselves
-when the DAG gains ``load_hubspot`` / ``load_salesforce`` (see ``loading_built``).
+What the CRMs must hold depends on whether ``crm_sync`` loads (``loading_built``: it has
+``load_hubspot`` and ``load_salesforce``): without loading it stops at the plan and writes nothing;
+with it, the planned creates are in both CRMs exactly once. Write requests are counted by the
+emulators themselves (``GET /__sandbox/stats``, read through ``crm_sandbox.stats``).
 
-Screenshot: with Chromium installed, the Airflow UI's DAG list is captured from the running
-api-server; ``CRM_SYNC_SCREENSHOT_DIR=docs/images`` keeps it (the picture in docs/operations.md).
+Screenshots: with Chromium installed, the Airflow UI is captured from the running api-server;
+``CRM_SYNC_SCREENSHOT_DIR=docs/images`` keeps them (the pictures in docs/operations.md).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 import pytest
 import requests
+from crm_sandbox.stats import write_requests
 
 from tests.deploy.celery_cluster import (
     BIN,
@@ -37,13 +39,12 @@ from tests.deploy.celery_cluster import (
     celery_cluster,
     fresh_databases,
     postgres_unreachable,
+    wait_for,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 DAG_ID = "crm_sync"
 LOAD_TASKS = {"load_hubspot", "load_salesforce"}
-#: Requests that use POST but only read (HubSpot search and batch reads, Bulk API 2.0 query jobs).
-READ_SUFFIXES = ("/search", "/batch/read")
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 @pytest.fixture(scope="module")
 def dag_tasks(cluster: Cluster) -> set[str]:
     """Task ids of crm_sync, once the dag-processor has parsed and serialized it."""
-    from tests.deploy.celery_cluster import wait_for
 
     def parsed() -> bool:
         cluster.check_alive()
@@ -99,15 +99,9 @@ def second_run(cluster: Cluster, first_run: dict[str, Any]) -> dict[str, Any]:
     return {"run": run, "stats": cluster.sandbox_stats()}
 
 
-def writes(stats: dict[str, Any], system: str) -> dict[tuple[str, str], int]:
-    """Requests that could change a CRM, by method and path (reads that use POST excluded)."""
-    return {
-        (row["method"], row["path"]): int(row["count"])
-        for row in stats[system]["requests"]
-        if row["method"] in ("POST", "PATCH", "PUT", "DELETE")
-        and not row["path"].endswith(READ_SUFFIXES)
-        and "/jobs/query" not in row["path"]
-    }
+def writes(stats: dict[str, Any], system: str) -> dict[str, int]:
+    """Write requests one emulator has answered so far, by "METHOD path" (POST reads excluded)."""
+    return write_requests(stats[system])
 
 
 def plan_rows(cluster: Cluster, run_id: str) -> list[dict[str, Any]]:

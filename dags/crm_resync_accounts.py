@@ -10,6 +10,8 @@ run is cleared or re-triggered, and ``finish`` reports ranges done and the time 
 
 Params:
     chunk_size: linked Accounts per chunk (1..200,000).
+    label: names the resync; by default the account mappings' fingerprint, so re-triggering with
+        unchanged mappings resumes and skips finished ranges, and changed mappings resync all.
     dry_run: plan every chunk; write nothing.
 """
 
@@ -44,6 +46,11 @@ DEFAULT_ARGS: dict[str, Any] = {
         "chunk_size": Param(
             200_000, type="integer", minimum=1, maximum=200_000, description="Linked Accounts per chunk."
         ),
+        "label": Param(
+            "",
+            type="string",
+            description="Names this resync; empty: the mappings' fingerprint (same mappings resume).",
+        ),
         "dry_run": Param(False, type="boolean", description="Plan every chunk; write nothing."),
     },
     doc_md=__doc__,
@@ -55,8 +62,9 @@ def crm_resync_accounts() -> None:
         from crm_sync.tasks import failfast
         from crm_sync.tasks.backfill import plan_account_chunks
 
+        params = context["params"]
         return failfast.run(
-            plan_account_chunks, context["params"]["chunk_size"], dag_run_id=context["run_id"]
+            plan_account_chunks, params["chunk_size"], dag_run_id=context["run_id"], label=params["label"]
         )
 
     @task(trigger_rule="all_done")

@@ -52,6 +52,7 @@ class ChunkState:
     key: str
     status: Status
     run_id: str | None
+    dag_run_id: str | None
     attempts: int
     records: int
     counts: dict[str, Any]
@@ -78,6 +79,7 @@ def read(engine: sa.Engine, kind: str, keys: Iterable[str] | None = None) -> dic
             key=str(r.chunk_key),
             status=r.status,
             run_id=r.run_id,
+            dag_run_id=r.dag_run_id,
             attempts=int(r.attempts or 0),
             records=int(r.records or 0),
             counts=json.loads(r.counts) if r.counts else {},
@@ -90,6 +92,12 @@ def read(engine: sa.Engine, kind: str, keys: Iterable[str] | None = None) -> dic
 def state(engine: sa.Engine, chunk: Chunk) -> ChunkState | None:
     """The registry row of one chunk, if any run ever started it."""
     return read(engine, chunk.kind, [chunk.key]).get(chunk.key)
+
+
+def state_of(engine: sa.Engine, key: str) -> ChunkState | None:
+    """The registry row of the chunk with ``key`` (whatever its kind), if any."""
+    kind = key.partition(":")[0]
+    return read(engine, kind, [key]).get(key)
 
 
 def next_attempt(engine: sa.Engine, chunk: Chunk) -> int:

@@ -32,11 +32,14 @@ class Chunk:
     hi: str
     #: Rows the planner knew of (accounts: Ids in the range; windows: unknown, 0).
     expected: int = 0
+    #: What else makes two chunks with the same bounds different work (the resync's mapping
+    #: fingerprint: a changed mapping is a new resync, an unchanged one resumes the last).
+    scope: str = ""
 
     @property
     def key(self) -> str:
-        """Registry key: the window itself, independent of any DAG run."""
-        return f"{self.kind}:{self.lo}..{self.hi}"
+        """Registry key: the window (and scope) itself, independent of any DAG run."""
+        return f"{self.kind}:{self.lo}..{self.hi}" + (f"@{self.scope}" if self.scope else "")
 
     def as_xcom(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,6 +52,7 @@ class Chunk:
             lo=str(value["lo"]),
             hi=str(value["hi"]),
             expected=int(value.get("expected", 0)),
+            scope=str(value.get("scope", "")),
         )
 
     def window(self) -> tuple[datetime, datetime]:
@@ -84,7 +88,7 @@ def plan_windows(start: date | datetime | str, end: date | datetime | str, chunk
     return chunks
 
 
-def plan_id_ranges(ids: Sequence[str], size: int = ACC8_MAX_CHUNK) -> list[Chunk]:
+def plan_id_ranges(ids: Sequence[str], size: int = ACC8_MAX_CHUNK, *, scope: str = "") -> list[Chunk]:
     """Sorted, distinct ``ids`` cut into ranges ``(after, upto]`` of at most ``size`` ids.
 
     The first range starts after ``""`` (below every Id). Ranges are keyed by their bounds, so
@@ -98,6 +102,6 @@ def plan_id_ranges(ids: Sequence[str], size: int = ACC8_MAX_CHUNK) -> list[Chunk
     after = ""
     for start in range(0, len(ordered), size):
         part = ordered[start : start + size]
-        chunks.append(Chunk("accounts", len(chunks), after, part[-1], expected=len(part)))
+        chunks.append(Chunk("accounts", len(chunks), after, part[-1], expected=len(part), scope=scope))
         after = part[-1]
     return chunks

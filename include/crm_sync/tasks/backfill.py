@@ -17,6 +17,7 @@ without them and everything else under ``backfill:`` watermarks, which the commi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -65,9 +66,20 @@ def plan_opportunity_chunks(
 
 
 def plan_account_chunks(
-    chunk_size: int = ACC8_MAX_CHUNK, *, dag_run_id: str, staging_conn_id: str = staging.DEFAULT_CONN_ID
+    chunk_size: int = ACC8_MAX_CHUNK,
+    *,
+    dag_run_id: str,
+    label: str = "",
+    config: SyncConfig | None = None,
+    staging_conn_id: str = staging.DEFAULT_CONN_ID,
 ) -> list[dict[str, Any]]:
-    """ACC-8: the linked Accounts (``sync_link``) in Id ranges of at most ``chunk_size``."""
+    """ACC-8: the linked Accounts (``sync_link``) in Id ranges of at most ``chunk_size``.
+
+    The chunks are scoped by ``label``, by default a fingerprint of the account field mappings:
+    re-triggering with the same mappings resumes (finished ranges are skipped), while changed
+    mappings, or a new label, start a new resync of every range.
+    """
+    scope = label or mapping_fingerprint(config or load_config())
     engine = staging.staging_engine(staging_conn_id)
     staging.ensure_schema(engine)
     link = staging.sync_link
@@ -75,7 +87,13 @@ def plan_account_chunks(
         ids = [
             str(i) for i in conn.execute(sa.select(link.c.sf_id).where(link.c.object == "Account")).scalars()
         ]
-    return _record_plan(plan_id_ranges(ids, int(chunk_size)), dag_run_id, staging_conn_id)
+    return _record_plan(plan_id_ranges(ids, int(chunk_size), scope=scope), dag_run_id, staging_conn_id)
+
+
+def mapping_fingerprint(config: SyncConfig) -> str:
+    """A short, stable digest of the Account <-> company field mappings."""
+    text = repr(sorted(repr(m) for m in config.mappings("accounts")))
+    return "mappings-" + hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:10]
 
 
 def _record_plan(chunks: list[Chunk], dag_run_id: str, staging_conn_id: str) -> list[dict[str, Any]]:
@@ -249,9 +267,10 @@ def finish(
 
 
 def chunk_run_id(dag_id: str, chunk: Chunk, attempt: int) -> str:
-    """A readable, path-safe run id for one attempt of one chunk."""
-    lo, hi = (re.sub(r"[^0-9A-Za-z]+", "", v)[:16] or "start" for v in (chunk.lo, chunk.hi))
-    return f"{dag_id}__{lo}_{hi}__{attempt}"
+    """A readable, path-safe run id for one attempt of one chunk (unique per key and attempt)."""
+    lo, hi = (re.sub(r"[^0-9A-Za-z]+", "", v)[:18] or "start" for v in (chunk.lo, chunk.hi))
+    scope = f"_{re.sub(r'[^0-9A-Za-z]+', '', chunk.scope)}" if chunk.scope else ""
+    return f"{dag_id}__{lo}_{hi}{scope}__{attempt}"
 
 
 def _guarded(engine: sa.Engine, chunk: Chunk, work: Callable[[], R]) -> R:
@@ -263,36 +282,28 @@ def _guarded(engine: sa.Engine, chunk: Chunk, work: Callable[[], R]) -> R:
         raise
 
 
-def take_lease(engine: sa.Engine, chunk: Chunk, dag_run_id: str, wait_s: float) -> None:
-    """Take the lease; take it over from a chunk of an earlier run that did not release it."""
+def take_lease(engine: sa.Engine, chunk: Chunk, dag_run_id: str, wait_s: float = 0.0) -> None:
+    """Take the staging lease for ``chunk``, or explain why not.
+
+    A holder that is a chunk of an earlier run (crashed, failed, or finished without releasing)
+    is taken over: ``max_active_runs=1`` means that run is over. A chunk of this run that failed
+    blocks the run (:class:`ChunkBlockedError`); a running one, or another DAG's, makes us wait
+    (:class:`~crm_sync.backfill.lease.LeaseBusyError` after ``wait_s``).
+    """
     if lease.try_acquire(engine, chunk.key):
         return
     holder = lease.holder(engine)
-    if holder is not None:
-        held = registry.state(engine, _chunk_of(holder)) if holder.startswith(f"{chunk.kind}:") else None
-        same_run = held is not None and _dag_run_of(engine, chunk.kind, holder) == dag_run_id
-        if held is not None and not (same_run and held.status == "running"):
-            if same_run and held.status == "failed":
-                raise ChunkBlockedError(f"chunk {holder} of this run failed; re-trigger the run to resume")
+    held = registry.state_of(engine, holder) if holder and holder.startswith(f"{chunk.kind}:") else None
+    if held is not None and holder is not None:
+        if held.dag_run_id != dag_run_id or held.status in ("done", "planned"):
             if lease.take_over(engine, chunk.key, holder):
-                log.warning("took over the lease of %s (%s in an earlier run)", holder, held.status)
+                log.warning(
+                    "took over the staging lease from %s (%s in run %s)", holder, held.status, held.dag_run_id
+                )
                 return
+        elif held.status == "failed":
+            raise ChunkBlockedError(f"chunk {holder} of this run failed; re-trigger the run to resume")
     lease.acquire(engine, chunk.key, wait_s=wait_s)
-
-
-def _chunk_of(key: str) -> Chunk:
-    kind, _, bounds = key.partition(":")
-    lo, _, hi = bounds.partition("..")
-    return Chunk(kind, 0, lo, hi)  # type: ignore[arg-type]
-
-
-def _dag_run_of(engine: sa.Engine, kind: str, key: str) -> str | None:
-    table = registry.table
-    with engine.connect() as conn:
-        value = conn.execute(
-            sa.select(table.c.dag_run_id).where(table.c.kind == kind, table.c.chunk_key == key)
-        ).scalar()
-    return None if value is None else str(value)
 
 
 def _hold(engine: sa.Engine, chunk: Chunk) -> None:

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from crm_sync import staging
-from crm_sync.backfill import extract, imports, lease, registry
+from crm_sync.backfill import extract, imports, lease, registry, scope
 from crm_sync.backfill.progress import Progress, progress
 from crm_sync.backfill.windows import ACC8_MAX_CHUNK, Chunk, ChunkKind, plan_id_ranges, plan_windows
 from crm_sync.rules.pipeline import STAGES
@@ -198,6 +198,10 @@ def transform_chunk(
         for stage in STAGES:
             result = rules.run_stage(stage, run_id=run_id, staging_conn_id=staging_conn_id)
             actions = result.get("actions", actions)
+        if chunk.kind == "accounts":  # ACC-8: at most the range's companies per chunk
+            scoped = scope.scope_run(engine, run_id, chunk)
+            actions = {"update": scoped["plan_rows"]}
+            log.info("chunk %s: plan scoped to its Account range: %s", chunk.key, scoped)
         validated = validate_plan(run_id, staging_conn_id=staging_conn_id)
         registry.add_counts(engine, chunk, {"plan": actions, "validate": _small(validated)})
         if state.get("dry_run"):
@@ -269,8 +273,8 @@ def finish(
 def chunk_run_id(dag_id: str, chunk: Chunk, attempt: int) -> str:
     """A readable, path-safe run id for one attempt of one chunk (unique per key and attempt)."""
     lo, hi = (re.sub(r"[^0-9A-Za-z]+", "", v)[:18] or "start" for v in (chunk.lo, chunk.hi))
-    scope = f"_{re.sub(r'[^0-9A-Za-z]+', '', chunk.scope)}" if chunk.scope else ""
-    return f"{dag_id}__{lo}_{hi}{scope}__{attempt}"
+    suffix = f"_{re.sub(r'[^0-9A-Za-z]+', '', chunk.scope)}" if chunk.scope else ""
+    return f"{dag_id}__{lo}_{hi}{suffix}__{attempt}"
 
 
 def _guarded(engine: sa.Engine, chunk: Chunk, work: Callable[[], R]) -> R:

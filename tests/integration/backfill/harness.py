@@ -37,7 +37,7 @@ def run_backfill(
     """Plan, then every chunk's steps in order; returns ``finish``'s progress report."""
     chunks = backfill.plan_opportunity_chunks(start, end, chunk_days, dag_run_id=dag_run_id)
     for chunk in chunks:
-        key = f"{chunk['kind']}:{chunk['lo']}..{chunk['hi']}"
+        key = backfill.Chunk.from_xcom(chunk).key
         if observe:
             observe(key, "before")
         run_chunk(chunk, dag_run_id, dry_run=dry_run, crash=crash)
@@ -46,8 +46,32 @@ def run_backfill(
     return backfill.finish("opportunities", dag_run_id=dag_run_id)
 
 
+def run_resync(
+    dag_run_id: str,
+    chunk_size: int,
+    *,
+    crash: tuple[int, str] | None = None,
+    observe: Callable[[str, str], None] | None = None,
+) -> dict[str, Any]:
+    """One ``crm_resync_accounts`` run (ACC-8), as :func:`run_backfill` runs the backfill."""
+    chunks = backfill.plan_account_chunks(chunk_size, dag_run_id=dag_run_id)
+    for chunk in chunks:
+        key = backfill.Chunk.from_xcom(chunk).key
+        if observe:
+            observe(key, "before")
+        run_chunk(chunk, dag_run_id, crash=crash, dag_id=backfill.RESYNC_DAG_ID)
+        if observe:
+            observe(key, "after")
+    return backfill.finish("accounts", dag_run_id=dag_run_id)
+
+
 def run_chunk(
-    chunk: dict[str, Any], dag_run_id: str, *, dry_run: bool = False, crash: tuple[int, str] | None = None
+    chunk: dict[str, Any],
+    dag_run_id: str,
+    *,
+    dry_run: bool = False,
+    crash: tuple[int, str] | None = None,
+    dag_id: str = DAG_ID,
 ) -> dict[str, Any]:
     """One chunk's task group: extract, transform, both loads, commit."""
 
@@ -55,7 +79,7 @@ def run_chunk(
         if crash == (chunk["index"], name):
             raise WorkerKilledError(f"killed after {name} of chunk {chunk['index']}")
 
-    state = backfill.extract_chunk(chunk, dag_id=DAG_ID, dag_run_id=dag_run_id, dry_run=dry_run)
+    state = backfill.extract_chunk(chunk, dag_id=dag_id, dag_run_id=dag_run_id, dry_run=dry_run)
     step("extract")
     state = backfill.transform_chunk(state)
     step("transform")

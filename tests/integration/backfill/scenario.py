@@ -63,7 +63,7 @@ def history(accounts: int = 4, opportunities: int = 12, days: int = 3 * 365, out
                 "Id": _sf_id("001", a),
                 "Name": f"Heritage Account {a:03d}",
                 "Website": f"https://heritage{a:03d}.com",
-                "BillingCity": "Springfield",
+                "BillingCity": f"Springfield {a:03d}",
                 "OwnerId": owners[a % len(owners)],
                 "CreatedDate": old,
                 "LastModifiedDate": old,

@@ -361,7 +361,7 @@ def _small(value: Mapping[str, Any]) -> dict[str, Any]:
 
 #: How long a chunk waiting for the staging lease sleeps before trying again (rescheduled,
 #: not holding a worker slot).
-LEASE_POKE = timedelta(seconds=30)
+LEASE_POKE = timedelta(seconds=15)
 
 
 def extract_task(chunk_xcom: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,8 @@ parsing this file touches no network, database or connection.
 Params:
     start, end: the range of Opportunity ``CreatedDate`` to import, ``[start, end)`` (dates).
     chunk_days: days per chunk (default 30); each chunk is one mapped instance of ``chunk``.
+    api_share: share of HubSpot's request rate the loads may use (default 0.5), leaving the rest to
+        the hourly sync; Salesforce's daily allowance is guarded by the connection's ``api_reserve``.
     dry_run: plan every chunk and write nothing (review with ``crm-sync plan --run-id``).
 
 ``plan_chunks`` splits the range; ``chunk`` (a task group mapped over the windows) reads each
@@ -51,6 +53,13 @@ DEFAULT_ARGS: dict[str, Any] = {
             "2025-01-01", type="string", format="date", description="Day after the last one imported."
         ),
         "chunk_days": Param(30, type="integer", minimum=1, description="Days of CreatedDate per chunk."),
+        "api_share": Param(
+            0.5,
+            type="number",
+            exclusiveMinimum=0,
+            maximum=1,
+            description="Share of HubSpot's request rate the loads may use; the hourly sync keeps the rest.",
+        ),
         "dry_run": Param(False, type="boolean", description="Plan every chunk; write nothing."),
     },
     doc_md=__doc__,

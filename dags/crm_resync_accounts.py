@@ -12,6 +12,7 @@ Params:
     chunk_size: linked Accounts per chunk (1..200,000).
     label: names the resync; by default the account mappings' fingerprint, so re-triggering with
         unchanged mappings resumes and skips finished ranges, and changed mappings resync all.
+    api_share: share of HubSpot's request rate the loads may use (default 0.5).
     dry_run: plan every chunk; write nothing.
 """
 
@@ -50,6 +51,13 @@ DEFAULT_ARGS: dict[str, Any] = {
             "",
             type="string",
             description="Names this resync; empty: the mappings' fingerprint (same mappings resume).",
+        ),
+        "api_share": Param(
+            0.5,
+            type="number",
+            exclusiveMinimum=0,
+            maximum=1,
+            description="Share of HubSpot's request rate the loads may use; the hourly sync keeps the rest.",
         ),
         "dry_run": Param(False, type="boolean", description="Plan every chunk; write nothing."),
     },

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from crm_sync import staging
-from crm_sync.backfill import extract, imports, lease, registry, scope
+from crm_sync.backfill import budget, extract, imports, lease, registry, scope
 from crm_sync.backfill.progress import Progress, progress
 from crm_sync.backfill.windows import ACC8_MAX_CHUNK, Chunk, ChunkKind, plan_id_ranges, plan_windows
 from crm_sync.rules.pipeline import STAGES
@@ -122,6 +122,7 @@ def extract_chunk(
     dag_id: str,
     dag_run_id: str,
     dry_run: bool = False,
+    api_share: float = 1.0,
     config: SyncConfig | None = None,
     lease_wait_s: float = 0.0,
     staging_conn_id: str = staging.DEFAULT_CONN_ID,
@@ -146,6 +147,7 @@ def extract_chunk(
     state: dict[str, Any] = {"chunk": chunk.as_xcom(), "run_id": run_id, "dag_id": dag_id}
     state["dag_run_id"] = dag_run_id
     state |= {"dry_run": bool(dry_run), "attempt": attempt, "skipped": None}
+    state["api_share"] = budget.check_share(api_share)
     return _guarded(engine, chunk, lambda: _extract(engine, chunk, state, config or load_config()))
 
 
@@ -225,7 +227,8 @@ def load_chunk(
 
     def work() -> dict[str, Any]:
         _hold(engine, chunk)
-        summary = load_target(target, run_id=run_id, staging_conn_id=staging_conn_id)
+        options = budget.writer_options(target, float(state.get("api_share", 1.0)))
+        summary = load_target(target, run_id=run_id, staging_conn_id=staging_conn_id, writer_options=options)
         registry.add_counts(engine, chunk, {f"load_{target}": _small(summary)})
         return summary
 
@@ -379,6 +382,7 @@ def extract_task(chunk_xcom: Mapping[str, Any], context: Mapping[str, Any]) -> d
             dag_id=str(getattr(dag, "dag_id", None) or context.get("dag_id")),
             dag_run_id=str(context["run_id"]),
             dry_run=bool(params.get("dry_run", False)),
+            api_share=float(params.get("api_share", budget.DEFAULT_SHARE)),
         )
     except lease.LeaseBusyError as busy:
         log.info("%s; trying again in %s", busy, LEASE_POKE)

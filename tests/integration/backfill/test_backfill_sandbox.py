@@ -183,3 +183,25 @@ def test_dry_run_plans_every_chunk_and_writes_nothing(history_box: tuple[Sandbox
     created = plan[(plan["object"] == "deals") & (plan["action"] == "create")]
     # Nothing was written, so each chunk also plans the earlier chunks' deals again.
     assert set(created["source_id"]) == set(h.opportunity_ids)
+
+
+def test_the_hourly_sync_running_between_chunks_duplicates_nothing_and_then_has_nothing_to_do(
+    history_box: tuple[Sandbox, History],
+) -> None:
+    box, h = history_box
+    hourly_runs = iter(range(1, 10))
+
+    def hourly_sync_between_chunks(_key: str, phase: str) -> None:
+        if phase == "after":
+            sync(f"hourly-{next(hourly_runs)}", 0)
+
+    run_backfill("backfill-1", START, END, CHUNK_DAYS, observe=hourly_sync_between_chunks)
+
+    _assert_each_opportunity_once(box, h)
+    before = _stats(box)
+    sync("hourly-after", 1)  # everything the backfill wrote is already in sync
+    after = _stats(box)
+    assert {crm: writes_between(before[crm], after[crm]) for crm in before} == {
+        "salesforce": {},
+        "hubspot": {},
+    }

@@ -134,6 +134,7 @@ def extract_chunk(
     this run that failed.
     """
     chunk = Chunk.from_xcom(dict(chunk_xcom))
+    share = budget.check_share(api_share)
     engine = staging.staging_engine(staging_conn_id)
     registry.ensure(engine)
     known = registry.state(engine, chunk)
@@ -144,10 +145,16 @@ def extract_chunk(
     attempt = registry.next_attempt(engine, chunk)
     run_id = chunk_run_id(dag_id, chunk, attempt)
     registry.start(engine, chunk, run_id=run_id, dag_run_id=dag_run_id, attempt=attempt)
-    state: dict[str, Any] = {"chunk": chunk.as_xcom(), "run_id": run_id, "dag_id": dag_id}
-    state["dag_run_id"] = dag_run_id
-    state |= {"dry_run": bool(dry_run), "attempt": attempt, "skipped": None}
-    state["api_share"] = budget.check_share(api_share)
+    state: dict[str, Any] = {
+        "chunk": chunk.as_xcom(),
+        "run_id": run_id,
+        "dag_id": dag_id,
+        "dag_run_id": dag_run_id,
+        "attempt": attempt,
+        "dry_run": bool(dry_run),
+        "api_share": share,
+        "skipped": None,
+    }
     return _guarded(engine, chunk, lambda: _extract(engine, chunk, state, config or load_config()))
 
 

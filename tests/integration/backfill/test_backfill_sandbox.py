@@ -76,10 +76,19 @@ def history_box(sandbox_for: Callable[..., Sandbox], sqlite_dbs: StagingDbs) -> 
     return box, h
 
 
+@pytest.fixture
+def history_any_db(sandbox_for: Callable[..., Sandbox], staging_dbs: StagingDbs) -> tuple[Sandbox, History]:
+    """The same, on SQLite and (when reachable) PostgreSQL staging: the registry and the lease."""
+    h = history(accounts=4, opportunities=12)
+    box = sandbox_for(h.scenario)
+    staging_dbs.use()
+    return box, h
+
+
 def test_multi_year_backfill_creates_every_deal_pipeline_and_association_once(
-    history_box: tuple[Sandbox, History],
+    history_any_db: tuple[Sandbox, History],
 ) -> None:
-    box, h = history_box
+    box, h = history_any_db
     sync("hourly-1", 0)  # the hourly sync ran before: history stays out of it (ACC-2, DEAL-9)
     engine = staging.staging_engine()
     hourly = _hourly_watermarks(engine)

@@ -363,8 +363,8 @@ def _report(engine: sa.Engine, kind: str, dag_run_id: str) -> Progress:
 
 
 def _small(value: Mapping[str, Any]) -> dict[str, Any]:
-    """Counts only (numbers and short strings) for the registry and XCom."""
-    return {str(k): v for k, v in value.items() if isinstance(v, int | float | str | dict | None)}
+    """The top-level counts (numbers and strings) of a step's result, for the registry and XCom."""
+    return {str(k): v for k, v in value.items() if isinstance(v, int | float | str | None)}
 
 
 # -- Airflow adapters (the DAGs' tasks call these) -------------------------------------------------

@@ -9,8 +9,10 @@ either CRM during the backfill survives; and backfilling the same range again wr
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ import sqlalchemy as sa
 from crm_sandbox.stats import writes_between
 from crm_sync import staging
 from crm_sync.backfill import registry
+from crm_sync.settings import default_config_path
 from hubspot.crm.deals import SimplePublicObjectInput
 
 from tests.crm_readback import (
@@ -214,3 +217,26 @@ def test_the_hourly_sync_running_between_chunks_duplicates_nothing_and_then_has_
         "salesforce": {},
         "hubspot": {},
     }
+
+
+def test_large_windows_are_read_through_bulk_api_2(
+    history_box: tuple[Sandbox, History], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box, h = history_box
+    config = default_config_path().read_text(encoding="utf-8")
+    assert "bulk_threshold: 10000" in config
+    path = tmp_path / "bulk.yaml"
+    path.write_text(config.replace("bulk_threshold: 10000", "bulk_threshold: 2"), encoding="utf-8")
+    monkeypatch.setenv("CRM_SYNC_CONFIG", str(path))
+
+    run_backfill("backfill-1", START, END, CHUNK_DAYS)
+
+    _assert_each_opportunity_once(box, h)
+    jobs = [
+        r for r in box.stats("salesforce")["requests"] if r["method"] == "POST" and "jobs/query" in r["path"]
+    ]
+    assert sum(r["count"] for r in jobs) >= 3  # a Bulk API 2.0 query job per chunk's Opportunity window
+    log_rows = staging.read_frame(staging.staging_engine(), "sync_log")
+    windows = log_rows[(log_rows["stage"] == "extract") & (log_rows["object"] == "salesforce.Opportunity")]
+    modes = {json.loads(d)["mode"] for d in windows["details"] if "window" in json.loads(d)}
+    assert modes == {"bulk"}

@@ -18,8 +18,9 @@ Columns:
   records; the rule stages hold the staged state, which grows with N, not with chunks);
 - ``deals`` vs ``expected``: HubSpot deals created and the live (not deleted) Opportunities;
 - ``hs_writes`` vs ``hs_min_writes``: HubSpot write requests against the fewest calls that could
-  write the same records (per object and action, 100 per batch call, all chunks pooled);
-- ``sf_writes`` vs ``sf_min_writes``: the same for Salesforce at 200 per sObject Collections call;
+  write the same records, all chunks pooled (:data:`PER_CALL`); the difference is what chunking
+  and the per-chunk partial batches cost;
+- ``sf_writes`` vs ``sf_min_writes``: the same for Salesforce;
 - ``sf_reads``: Salesforce requests that read (queries, describes, Bulk API 2.0 results).
 """
 
@@ -163,9 +164,9 @@ def bench_size(size: int, chunk_days: int, seed: int, workdir: Path) -> dict[str
         "deals": written.get(("hubspot", "deals", "create"), 0),
         "expected": n,
         "hs_writes": _count(hs_stats, writes=True),
-        "hs_min_writes": _minimum(written, "hubspot", 100),
+        "hs_min_writes": _minimum(written, "hubspot"),
         "sf_writes": _count(sf_stats, writes=True),
-        "sf_min_writes": _minimum(written, "salesforce", 200),
+        "sf_min_writes": _minimum(written, "salesforce"),
         "sf_reads": _count(sf_stats, writes=False),
         "rss_first_mib": rss_first,
         "peak_rss_mib": peak_rss_mib(),
@@ -187,9 +188,20 @@ def _written(engine: Any) -> dict[tuple[str, str, str], int]:
     return {(str(t), str(o), str(a)): int(n) for t, o, a, n in rows}
 
 
-def _minimum(written: dict[tuple[str, str, str], int], target: str, per_call: int) -> int:
+#: Records per write call, by (target, object): the writers' batch sizes (HubSpot: 100 per
+#: batch call, 1,000 per v4 association batch, one call per pipeline; Salesforce: 200 per sObject
+#: Collections call). ``link`` rows pair existing records and cost no call.
+PER_CALL: dict[tuple[str, str], int] = {("hubspot", "associations"): 1000, ("hubspot", "pipelines"): 1}
+
+
+def _minimum(written: dict[tuple[str, str, str], int], target: str) -> int:
     """Fewest write calls for those records if each object and action went in full batches."""
-    return sum(math.ceil(n / per_call) for (t, _, _), n in written.items() if t == target)
+    default = 100 if target == "hubspot" else 200
+    return sum(
+        math.ceil(n / PER_CALL.get((t, obj), default))
+        for (t, obj, action), n in written.items()
+        if t == target and action != "link"
+    )
 
 
 def main() -> None:

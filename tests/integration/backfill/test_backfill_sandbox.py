@@ -176,6 +176,11 @@ def test_second_backfill_of_the_same_range_writes_nothing(history_box: tuple[San
         "salesforce": {},
         "hubspot": {},
     }
+    log_rows = staging.read_frame(staging.staging_engine(), "sync_log")
+    progress = log_rows[(log_rows["stage"] == "backfill") & (log_rows["object"] == "progress")]
+    reported = {r.run_id: json.loads(r.details) for r in progress.itertuples()}
+    assert reported["backfill-1"]["done"] == reported["backfill-2"]["done"] == 3  # progress in sync_log
+    assert reported["backfill-1"]["records_per_chunk"] == 4.0
 
 
 def test_dry_run_plans_every_chunk_and_writes_nothing(history_box: tuple[Sandbox, History]) -> None:

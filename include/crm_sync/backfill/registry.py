@@ -57,6 +57,7 @@ class ChunkState:
     records: int
     counts: dict[str, Any]
     duration_s: float | None
+    finished_at: datetime | None = None
 
 
 def ensure(engine: sa.Engine) -> None:
@@ -84,6 +85,7 @@ def read(engine: sa.Engine, kind: str, keys: Iterable[str] | None = None) -> dic
             records=int(r.records or 0),
             counts=json.loads(r.counts) if r.counts else {},
             duration_s=r.duration_s,
+            finished_at=r.finished_at,
         )
         for r in rows
     }
@@ -132,6 +134,13 @@ def add_counts(engine: sa.Engine, chunk: Chunk, counts: Mapping[str, Any], *, re
         raise KeyError(f"chunk {chunk.key} was never started")
     merged = {**current.counts, **dict(counts)}
     _upsert(engine, chunk, counts=staging.dumps(merged), records=current.records + records)
+
+
+def resume(engine: sa.Engine, chunk: Chunk) -> None:
+    """A retried step of a failed attempt: the chunk is running again (same attempt, same run id)."""
+    current = state(engine, chunk)
+    if current is not None and current.status == "failed":
+        _upsert(engine, chunk, status="running", error=None, finished_at=None)
 
 
 def finish(engine: sa.Engine, chunk: Chunk, status: Status, *, error: str | None = None) -> ChunkState:

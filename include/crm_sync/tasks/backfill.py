@@ -22,7 +22,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -47,6 +47,11 @@ LOG_STAGE = "backfill"
 R = TypeVar("R")
 
 
+#: How long the next chunk waits for a failed chunk of its run, which Airflow may still retry
+#: (two retries, at most ten minutes apart, in the DAGs' default args).
+RETRY_GRACE = timedelta(minutes=30)
+
+
 class ChunkBlockedError(RuntimeError):
     """An earlier chunk of this run failed holding the lease; re-trigger the run to resume."""
 
@@ -62,7 +67,9 @@ def plan_opportunity_chunks(
     Every chunk stays in the mapping (so the graph shows the whole range, and a done chunk is
     visibly skipped); the registry decides per chunk.
     """
-    return _record_plan(plan_windows(start, end, int(chunk_days)), dag_run_id, staging_conn_id)
+    return _record_plan(
+        "opportunities", plan_windows(start, end, int(chunk_days)), dag_run_id, staging_conn_id
+    )
 
 
 def plan_account_chunks(
@@ -87,7 +94,8 @@ def plan_account_chunks(
         ids = [
             str(i) for i in conn.execute(sa.select(link.c.sf_id).where(link.c.object == "Account")).scalars()
         ]
-    return _record_plan(plan_id_ranges(ids, int(chunk_size), scope=scope), dag_run_id, staging_conn_id)
+    chunks = plan_id_ranges(ids, int(chunk_size), scope=scope)
+    return _record_plan("accounts", chunks, dag_run_id, staging_conn_id)
 
 
 def mapping_fingerprint(config: SyncConfig) -> str:
@@ -96,10 +104,12 @@ def mapping_fingerprint(config: SyncConfig) -> str:
     return "mappings-" + hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:10]
 
 
-def _record_plan(chunks: list[Chunk], dag_run_id: str, staging_conn_id: str) -> list[dict[str, Any]]:
+def _record_plan(
+    kind: ChunkKind, chunks: list[Chunk], dag_run_id: str, staging_conn_id: str
+) -> list[dict[str, Any]]:
+    """Store the run's chunk keys (``sync_log``, for progress) and log where the range stands."""
     engine = staging.staging_engine(staging_conn_id)
     registry.ensure(engine)
-    kind = chunks[0].kind if chunks else "opportunities"
     staging.log_run_stage(
         engine, dag_run_id, LOG_STAGE, "plan", details={"kind": kind, "chunks": [c.key for c in chunks]}
     )
@@ -289,6 +299,7 @@ def chunk_run_id(dag_id: str, chunk: Chunk, attempt: int) -> str:
 
 def _guarded(engine: sa.Engine, chunk: Chunk, work: Callable[[], R]) -> R:
     """Run one step; a failure marks the chunk failed (keeping its lease) and propagates."""
+    registry.resume(engine, chunk)  # a retry of a step that failed
     try:
         return work()
     except Exception as exc:
@@ -296,13 +307,16 @@ def _guarded(engine: sa.Engine, chunk: Chunk, work: Callable[[], R]) -> R:
         raise
 
 
-def take_lease(engine: sa.Engine, chunk: Chunk, dag_run_id: str, wait_s: float = 0.0) -> None:
+def take_lease(
+    engine: sa.Engine, chunk: Chunk, dag_run_id: str, wait_s: float = 0.0, *, now: datetime | None = None
+) -> None:
     """Take the staging lease for ``chunk``, or explain why not.
 
     A holder that is a chunk of an earlier run (crashed, failed, or finished without releasing)
     is taken over: ``max_active_runs=1`` means that run is over. A chunk of this run that failed
-    blocks the run (:class:`ChunkBlockedError`); a running one, or another DAG's, makes us wait
-    (:class:`~crm_sync.backfill.lease.LeaseBusyError` after ``wait_s``).
+    may still be retried by Airflow, so we wait for it for :data:`RETRY_GRACE`; after that it
+    blocks the run (:class:`ChunkBlockedError`: re-trigger to resume). A running holder, or
+    another DAG's, makes us wait (:class:`~crm_sync.backfill.lease.LeaseBusyError` after ``wait_s``).
     """
     if lease.try_acquire(engine, chunk.key):
         return
@@ -316,7 +330,9 @@ def take_lease(engine: sa.Engine, chunk: Chunk, dag_run_id: str, wait_s: float =
                 )
                 return
         elif held.status == "failed":
-            raise ChunkBlockedError(f"chunk {holder} of this run failed; re-trigger the run to resume")
+            since = (now or staging.now_utc()) - (held.finished_at or staging.now_utc())
+            if since > RETRY_GRACE:
+                raise ChunkBlockedError(f"chunk {holder} of this run failed; re-trigger the run to resume")
     lease.acquire(engine, chunk.key, wait_s=wait_s)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import sqlalchemy as sa
 from crm_sync.backfill import lease, registry
 from crm_sync.backfill.progress import progress
 from crm_sync.backfill.windows import plan_windows
-from crm_sync.tasks.backfill import ChunkBlockedError, take_lease
+from crm_sync.tasks.backfill import RETRY_GRACE, ChunkBlockedError, take_lease
 
 CHUNKS = plan_windows("2023-01-01", "2023-04-01", 30)
 
@@ -61,12 +63,17 @@ def test_a_chunk_waits_for_a_running_chunk_of_its_own_run(engine: sa.Engine) -> 
         take_lease(engine, CHUNKS[1], "run-1")
 
 
-def test_a_failed_chunk_of_this_run_blocks_the_next_until_the_run_is_retriggered(engine: sa.Engine) -> None:
+def test_a_failed_chunk_of_this_run_is_waited_for_then_blocks_until_the_run_is_retriggered(
+    engine: sa.Engine,
+) -> None:
     _start(engine, 0, "run-1")
     take_lease(engine, CHUNKS[0], "run-1")
-    registry.finish(engine, CHUNKS[0], "failed", error="boom")
+    failed = registry.finish(engine, CHUNKS[0], "failed", error="boom")
+    assert failed.finished_at is not None
+    with pytest.raises(lease.LeaseBusyError):  # Airflow may still retry it
+        take_lease(engine, CHUNKS[1], "run-1", now=failed.finished_at + timedelta(minutes=5))
     with pytest.raises(ChunkBlockedError, match="re-trigger"):
-        take_lease(engine, CHUNKS[1], "run-1")
+        take_lease(engine, CHUNKS[1], "run-1", now=failed.finished_at + RETRY_GRACE + timedelta(seconds=1))
     take_lease(engine, CHUNKS[1], "run-2")  # the re-triggered run takes the dead run's lease over
     assert lease.holder(engine) == CHUNKS[1].key
 
@@ -76,3 +83,12 @@ def test_a_chunk_killed_in_an_earlier_run_gets_its_own_lease_back(engine: sa.Eng
     take_lease(engine, CHUNKS[1], "run-1")  # killed: still "running", lease never released
     take_lease(engine, CHUNKS[1], "run-2")
     assert lease.holder(engine) == CHUNKS[1].key
+
+
+def test_a_retried_step_marks_its_failed_chunk_running_again(engine: sa.Engine) -> None:
+    _start(engine, 0, "run-1")
+    registry.finish(engine, CHUNKS[0], "failed", error="boom")
+    registry.resume(engine, CHUNKS[0])
+    again = registry.state(engine, CHUNKS[0])
+    assert again is not None
+    assert (again.status, again.attempts) == ("running", 1)

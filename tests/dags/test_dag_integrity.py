@@ -15,7 +15,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "dags"
 #: DAG ids are a public contract (DESIGN.md): schedules and tests name them.
-EXPECTED_DAG_IDS = {"crm_sync", "crm_data_quality_report"}
+EXPECTED_DAG_IDS = {
+    "crm_sync",
+    "crm_data_quality_report",
+    "crm_backfill_opportunities",
+    "crm_resync_accounts",
+}
 
 
 @pytest.fixture(scope="module")

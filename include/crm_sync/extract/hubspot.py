@@ -224,6 +224,10 @@ class Pacer:
 class HubSpotExtractor:
     """Reads the HubSpot catalog streams of one portal into staging (one instance per task)."""
 
+    #: Prefix of this extractor's ``sync_watermark`` keys. The backfill reads with its own
+    #: prefix so that it never moves the hourly sync's watermarks.
+    watermark_prefix: str = ""
+
     def __init__(
         self,
         client: Any,
@@ -307,7 +311,7 @@ class HubSpotExtractor:
             raise ValueError(f"{stream.name} has no cursor; use extract_owners/extract_pipelines")
         engine = self.engine
         staging.ensure_schema(engine)
-        key = f"hubspot.{stream.name}"
+        key = f"{self.watermark_prefix}hubspot.{stream.name}"
         stats = ExtractStats("hubspot", stream.name, stream.table)
         self._stats = stats
         committed = staging.read_watermark(engine, key).watermark

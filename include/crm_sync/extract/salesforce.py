@@ -127,6 +127,10 @@ def parse_bulk_page(page: str) -> Iterator[dict[str, Any]]:
 class SalesforceExtractor:
     """Reads catalog streams from one org into staging (one instance per task)."""
 
+    #: Prefix of this extractor's ``sync_watermark`` keys. The backfill reads with its own
+    #: prefix so that it never moves the hourly sync's watermarks.
+    watermark_prefix: str = ""
+
     def __init__(
         self,
         sf: Salesforce,
@@ -177,7 +181,7 @@ class SalesforceExtractor:
         """Extract one stream's changes since its watermark into staging; returns the counts."""
         engine = self.engine
         staging.ensure_schema(engine)
-        key = f"salesforce.{stream.name}"
+        key = f"{self.watermark_prefix}salesforce.{stream.name}"
         stats = ExtractStats("salesforce", stream.name, stream.table)
         committed = staging.read_watermark(engine, key).watermark
         stats.previous_watermark = committed

@@ -32,15 +32,22 @@ WRITERS: dict[str, tuple[str, str, str]] = {
 TARGETS = tuple(WRITERS)
 
 
-def make_writer(target: str) -> Writer:
-    """The writer for ``target``, created inside the task (never at DAG parse time)."""
+def make_writer(target: str, **options: Any) -> Writer:
+    """The writer for ``target``, created inside the task (never at DAG parse time).
+
+    ``options`` override the connection's settings (the backfill lowers HubSpot's request rate).
+    """
     module, name, conn_id = WRITERS[target]
-    writer: Writer = getattr(importlib.import_module(module), name).from_connection(conn_id)
+    writer: Writer = getattr(importlib.import_module(module), name).from_connection(conn_id, **options)
     return writer
 
 
 def load_target(
-    target: str, *, run_id: str, staging_conn_id: str = staging.DEFAULT_CONN_ID
+    target: str,
+    *,
+    run_id: str,
+    staging_conn_id: str = staging.DEFAULT_CONN_ID,
+    writer_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``run_id``'s plan rows for ``target``; returns counts for XCom."""
     if target not in WRITERS:
@@ -48,7 +55,7 @@ def load_target(
     started = time.monotonic()
     engine = staging.staging_engine(staging_conn_id)
     staging.ensure_schema(engine)
-    writer = make_writer(target)
+    writer = make_writer(target, **(writer_options or {}))
     counterpart = make_writer(next(t for t in TARGETS if t != target))
     try:
         runner = LoadRunner(engine, run_id, writer, counterpart=counterpart)

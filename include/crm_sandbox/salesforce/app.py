@@ -5,7 +5,8 @@ every ``/services/data/vNN.0/`` version with the resources crm-sync uses: versio
 ``limits``, describe (global, basic, full), sObject rows (get with ``?fields=``, create, update,
 delete), rows by external id (get, upsert, delete), get-updated and get-deleted, ``query`` and
 ``queryAll`` with cursors, sObject collections (create, update, upsert, delete, retrieve) and
-Bulk API 2.0 (see :mod:`crm_sandbox.salesforce.bulk`).
+Bulk API 2.0 (see :mod:`crm_sandbox.salesforce.bulk`); and the logins real clients start with, the
+OAuth 2.0 token endpoint and the SOAP ``login`` (see :mod:`crm_sandbox.salesforce.oauth`).
 
 Behaviour a sync must cope with against a real org is reproduced rather than simplified:
 
@@ -56,6 +57,7 @@ from crm_sandbox.salesforce.errors import (
     request_limit_exceeded,
 )
 from crm_sandbox.salesforce.ids import MalformedIdError, make_id, normalize_id
+from crm_sandbox.salesforce.oauth import LoginRoutes, Logins
 from crm_sandbox.salesforce.schema import (
     HUBSPOT_ID_OBJECTS,
     SObjectType,
@@ -115,6 +117,9 @@ class SalesforceEmulator:
         self.bulk = BulkJobs(self.store)
         tokens = scenario.get("tokens")
         self.tokens: frozenset[str] | None = frozenset(str(t) for t in tokens) if tokens else None
+        self.logins = Logins(
+            self.store, locked=self.tokens is not None, refresh_tokens=self.tokens or frozenset()
+        )
         self.daily_api_limit = daily_api_limit
         self.api_version = api_version
         self.api_used = 0
@@ -783,6 +788,7 @@ class SalesforceEmulator:
     def routes(self) -> list[Route]:
         v = "/services/data/{version}"
         return [
+            *LoginRoutes(self.logins).routes(),
             Route("/services/data", self.versions, methods=["GET"]),
             Route(v, self.resources, methods=["GET"]),
             Route(f"{v}/limits", self.limits, methods=["GET"]),
@@ -832,7 +838,9 @@ class SalesforceEmulator:
                 await app(scope, receive, send)
                 return
             token = _bearer(scope)
-            if not token or (self.tokens is not None and token not in self.tokens):
+            if not token or (
+                self.tokens is not None and token not in self.tokens and not self.logins.accepts(token)
+            ):
                 await _send_error(send, invalid_session())
                 return
             if self.api_used >= self.daily_api_limit:

@@ -48,6 +48,7 @@ from starlette.routing import Route
 
 from crm_sandbox.control import ASGIApp, Message, Receive, SandboxControl, Scope, Send, record_error
 from crm_sandbox.salesforce.bulk import BulkJobs, Job
+from crm_sandbox.salesforce.composite import FORCE_ALL_OR_NONE, CompositeRoutes
 from crm_sandbox.salesforce.errors import (
     ApiError,
     RecordError,
@@ -120,6 +121,7 @@ class SalesforceEmulator:
         self.logins = Logins(
             self.store, locked=self.tokens is not None, refresh_tokens=self.tokens or frozenset()
         )
+        self.composite = CompositeRoutes(self.store, self.version, self.context)
         self.daily_api_limit = daily_api_limit
         self.api_version = api_version
         self.api_used = 0
@@ -566,6 +568,8 @@ class SalesforceEmulator:
     ) -> list[dict[str, Any]]:
         """Apply ``op`` to every item; per-record errors; all-or-none rollback; injected error."""
         injected = record_error(request)
+        # In an all-or-none composite request every collection is all-or-none too.
+        all_or_none = all_or_none or bool((request.scope.get("state") or {}).get(FORCE_ALL_OR_NONE))
         results: list[dict[str, Any]] = []
         failed = False
         if all_or_none:
@@ -811,6 +815,7 @@ class SalesforceEmulator:
             Route(f"{v}/query/{{locator}}", self.query_more, methods=["GET"]),
             Route(f"{v}/queryAll", self.query, methods=["GET"]),
             Route(f"{v}/queryAll/{{locator}}", self.query_more, methods=["GET"]),
+            *self.composite.routes(v),
             Route(f"{v}/composite/sobjects", self.collection, methods=["POST", "PATCH", "DELETE"]),
             Route(f"{v}/composite/sobjects/{{sobject}}", self.collection_retrieve, methods=["GET", "POST"]),
             Route(f"{v}/composite/sobjects/{{sobject}}/{{field}}", self.collection_upsert, methods=["PATCH"]),
@@ -938,6 +943,7 @@ def create_app(
             405: _not_allowed,
         },
     )
+    emulator.composite.subrequests.app = starlette
     control = SandboxControl(error_shape=injected_error_shape, on_reset=emulator.reset)
     return control.wrap(emulator.gate(starlette))
 

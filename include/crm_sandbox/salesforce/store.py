@@ -395,6 +395,9 @@ class Store:
         self.rule_targets: dict[str, str] = {}
         #: Undo log of the open all-or-none transaction: (object, id, record before or None).
         self.journal: list[tuple[str, str, Record | None]] | None = None
+        #: Journal lengths where nested transactions began (a composite request holding
+        #: allOrNone collections): rollback undoes back to the innermost one.
+        self.savepoints: list[int] = []
         self.load()
 
     # -- loading ---------------------------------------------------------------------------------
@@ -858,15 +861,29 @@ class Store:
 
     # -- all-or-none transactions -----------------------------------------------------------------
     def begin(self) -> None:
-        """Start journaling writes so :meth:`rollback` can undo them (``allOrNone`` requests)."""
-        self.journal = []
+        """Start journaling writes so :meth:`rollback` can undo them (``allOrNone`` requests).
+
+        Transactions nest: an all-or-none composite request may hold all-or-none collections.
+        """
+        if self.journal is None:
+            self.journal = []
+        self.savepoints.append(len(self.journal))
 
     def commit(self) -> None:
-        self.journal = None
+        """End the innermost transaction, keeping its writes (undoable by an outer rollback)."""
+        if self.savepoints:
+            self.savepoints.pop()
+        if not self.savepoints:
+            self.journal = None
 
     def rollback(self) -> None:
-        """Undo every write since :meth:`begin`, newest first."""
-        journal, self.journal = self.journal or [], None
+        """Undo every write since the innermost :meth:`begin`, newest first."""
+        mark = self.savepoints.pop() if self.savepoints else 0
+        full = self.journal or []
+        journal = full[mark:]
+        del full[mark:]
+        if not self.savepoints:
+            self.journal = None
         for obj_name, rid, before in reversed(journal):
             table = self.tables[obj_name]
             current = table.records.get(rid)

@@ -48,6 +48,7 @@ from starlette.routing import Route
 
 from crm_sandbox.control import ASGIApp, Message, Receive, SandboxControl, Scope, Send, record_error
 from crm_sandbox.salesforce.bulk import BulkJobs, Job
+from crm_sandbox.salesforce.bulk_v1 import BulkV1
 from crm_sandbox.salesforce.composite import FORCE_ALL_OR_NONE, CompositeRoutes
 from crm_sandbox.salesforce.errors import (
     ApiError,
@@ -122,6 +123,7 @@ class SalesforceEmulator:
             self.store, locked=self.tokens is not None, refresh_tokens=self.tokens or frozenset()
         )
         self.composite = CompositeRoutes(self.store, self.version, self.context)
+        self.bulk_v1 = BulkV1(self.store, self.accepts_token)
         self.daily_api_limit = daily_api_limit
         self.api_version = api_version
         self.api_used = 0
@@ -132,10 +134,15 @@ class SalesforceEmulator:
         """Restore the seeded org: records, jobs, cursors and the daily API budget."""
         self.store.load()
         self.bulk.reset()
+        self.bulk_v1.reset()
         self.cursors.clear()
         self.api_used = 0
 
     # -- helpers ---------------------------------------------------------------------------------
+    def accepts_token(self, token: str) -> bool:
+        """Any non-empty session id, or only listed and issued ones when the scenario lists tokens."""
+        return bool(token) and (self.tokens is None or token in self.tokens or self.logins.accepts(token))
+
     @staticmethod
     def version(request: Request) -> str:
         match = _VERSION_RE.match(str(request.path_params.get("version", "")))
@@ -816,6 +823,7 @@ class SalesforceEmulator:
             Route(f"{v}/queryAll", self.query, methods=["GET"]),
             Route(f"{v}/queryAll/{{locator}}", self.query_more, methods=["GET"]),
             *self.composite.routes(v),
+            *self.bulk_v1.routes(),
             Route(f"{v}/composite/sobjects", self.collection, methods=["POST", "PATCH", "DELETE"]),
             Route(f"{v}/composite/sobjects/{{sobject}}", self.collection_retrieve, methods=["GET", "POST"]),
             Route(f"{v}/composite/sobjects/{{sobject}}/{{field}}", self.collection_upsert, methods=["PATCH"]),
@@ -843,9 +851,7 @@ class SalesforceEmulator:
                 await app(scope, receive, send)
                 return
             token = _bearer(scope)
-            if not token or (
-                self.tokens is not None and token not in self.tokens and not self.logins.accepts(token)
-            ):
+            if not token or not self.accepts_token(token):
                 await _send_error(send, invalid_session())
                 return
             if self.api_used >= self.daily_api_limit:

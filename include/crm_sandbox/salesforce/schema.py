@@ -589,7 +589,7 @@ def describe_field(f: Field, picklist_values: list[str], default_value: Any) -> 
         "unique": f.unique,
         "idLookup": f.id_lookup,
         "caseSensitive": False,
-        "filterable": True,
+        "filterable": f.type != "textarea" or f.length <= 255,  # long text areas can't be filtered
         "sortable": f.type != "textarea",
         "groupable": f.type not in ("textarea", "double", "currency", "percent", "datetime"),
         "nameField": f.name == "Name",
@@ -609,6 +609,28 @@ def describe_field(f: Field, picklist_values: list[str], default_value: Any) -> 
         "autoNumber": False,
         "htmlFormatted": False,
         "inlineHelpText": None,
+        # The rest of a real describe's keys, so connectors that index them directly find them.
+        "aggregatable": f.type != "boolean" and not (f.type == "textarea" and f.length > 255),
+        "aiPredictionField": False,
+        "calculatedFormula": None,
+        "compoundFieldName": None,
+        "controllerName": None,
+        "dependentPicklist": False,
+        "deprecatedAndHidden": False,
+        "displayLocationInDecimal": False,
+        "encrypted": False,
+        "extraTypeInfo": None,
+        "filteredLookupInfo": None,
+        "formulaTreatNullNumberAsZero": False,
+        "highScaleNumber": False,
+        "mask": None,
+        "maskType": None,
+        "namePointing": False,
+        "permissionable": f.custom or (f.nillable and f.updateable and not f.calculated),
+        "queryByDistance": False,
+        "referenceTargetField": None,
+        "searchPrefilterable": f.type == "reference",
+        "writeRequiresMasterRead": False,
     }
 
 

@@ -751,6 +751,13 @@ class Compiler:
         resolved = self.resolve(obj, cond.path)
         f = resolved.field
         get = resolved.getter
+        if f.type == "textarea" and f.length > 255:  # describe: filterable false
+            raise soql_error(
+                "INVALID_FIELD",
+                self.text,
+                cond.path.pos,
+                f"field '{f.name}' can not be filtered in a query call",
+            )
         text = f.type in TEXT_TYPES
         op = cond.op
         if op in ("in", "not_in"):

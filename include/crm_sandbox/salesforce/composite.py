@@ -18,7 +18,7 @@ against the daily API budget, as in a real org. Behaviour follows the REST API D
   also makes every sObject collections subrequest all-or-none. Without it, later subrequests still
   run, and one whose reference cannot be resolved answers 400 ``PROCESSING_HALTED``.
 * ``/composite/batch``: at most 25 independent subrequests (``url`` relative to
-  ``/services/data/``, ``richInput`` as body); ``{"hasErrors", "results": [{"statusCode",
+  ``/services/data/``, or the full path; ``richInput`` as body); ``{"hasErrors", "results": [{"statusCode",
   "result"}]}``; with ``haltOnError`` the rest answer 412 ``BATCH_PROCESSING_HALTED``.
 * ``/composite/tree/{sObject}``: nested records (children under their relationship name as
   ``{"records": [...]}``), at most 200 records in all, five types and five levels; all or nothing;
@@ -360,7 +360,10 @@ class CompositeRoutes:
                 continue
             if not isinstance(item, dict) or not item.get("method") or not item.get("url"):
                 raise _bad("Each batch request needs a method and a url", "INVALID_INPUT")
-            url = "/services/data/" + str(item["url"]).lstrip("/")
+            given = str(item["url"])
+            # "vNN.0/..." as documented; the full "/services/data/vNN.0/..." is taken too (clients
+            # such as aiosalesforce send it)
+            url = given if given.startswith("/services/data/") else "/services/data/" + given.lstrip("/")
             if not _BATCH_URL.match(url):
                 raise _bad(f"Invalid batch request url: {item['url']}", "INVALID_INPUT")
             response = await self.subrequests.call(request, str(item["method"]), url, item.get("richInput"))

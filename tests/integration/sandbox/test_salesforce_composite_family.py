@@ -240,3 +240,11 @@ def test_graph_runs_each_graph_as_one_transaction(sf: Any) -> None:
     assert [r["httpStatusCode"] for r in bad] == [400, 400]
     assert count(sf, "SELECT Id FROM Account") == before + 1
     assert count(sf, "SELECT Id FROM Account WHERE Name = 'Graph Bad'") == 0
+
+
+def test_batch_takes_full_service_paths_too(sf: Any) -> None:
+    """aiosalesforce sends ``/services/data/vNN.0/...`` rather than ``vNN.0/...``."""
+    body = {"batchRequests": [{"method": "GET", "url": f"{V}/query?q=SELECT+Id+FROM+Lead"}]}
+    out = sf.restful("composite/batch", method="POST", json=body)
+    assert out["results"][0]["statusCode"] == 200
+    assert out["results"][0]["result"]["totalSize"] == 2

@@ -6,10 +6,10 @@ Batch to a Job", "Get Information About a Batch", "Get Batch Results", "Bulk Que
 Job", "Errors"):
 
 * the session goes in ``X-SFDC-Session``; a missing or refused one answers ``InvalidSessionId``;
-* job and batch descriptions are JSON for jobs whose ``contentType`` is ``JSON`` (and for a job
-  created with a JSON body), XML (``jobInfo``/``batchInfo`` in the
-  ``http://www.force.com/2009/06/asyncapi/dataload`` namespace) otherwise; errors likewise
-  (``exceptionCode``, ``exceptionMessage``);
+* job and batch descriptions (and errors: ``exceptionCode``, ``exceptionMessage``) are JSON
+  for a request sent as ``application/json``, XML (``jobInfo``/``batchInfo`` in the
+  ``http://www.force.com/2009/06/asyncapi/dataload`` namespace) for ``application/xml``; results
+  follow the job's ``contentType``; every Content-Type is bare (no charset), as clients compare it;
 * batches of a ``JSON`` job are JSON arrays of records, of a ``CSV`` job CSV with a header row
   (an empty cell leaves a field unchanged, ``#N/A`` clears it); query batches are the SOQL text;
   at most 10,000 records a batch;
@@ -214,20 +214,21 @@ class BulkV1:
             "Serial" if str(spec.get("concurrencyMode")) in ("Serial", "1") else "Parallel",
         )  # fmt: skip
         self.jobs[job.id] = job
-        return _render(job.info(), "jobInfo", as_json or content_type == "JSON", 201)
+        return _render(job.info(), "jobInfo", as_json, 201)
 
     async def job_info(self, request: Request) -> Response:
         job = self.job(request)
+        as_json = _wants_json(request, job)
         if request.method == "GET":
-            return _render(job.info(), "jobInfo", job.content_type == "JSON")
+            return _render(job.info(), "jobInfo", as_json)
         raw = (await request.body()).decode("utf-8", "replace")
-        state = str(_parse_job(raw, job.content_type == "JSON").get("state") or "")
+        state = str(_parse_job(raw, as_json).get("state") or "")
         if state not in ("Closed", "Aborted"):
             raise BulkV1Error("InvalidJobState", f"Invalid state: {state}")
         if job.state != "Open":
             raise BulkV1Error("InvalidJobState", f"Job {job.id} is not open")
         job.state, job.modstamp = state, now_stored()
-        return _render(job.info(), "jobInfo", job.content_type == "JSON")
+        return _render(job.info(), "jobInfo", as_json)
 
     # -- batches -------------------------------------------------------------------------------
     async def add_batch(self, request: Request) -> Response:
@@ -245,7 +246,7 @@ class BulkV1:
         except BulkV1Error as exc:
             batch.state, batch.state_message = "Failed", f"{exc.code} : {exc.message}"
         batch.modstamp = now_stored()
-        response = _render(batch.info(), "batchInfo", job.content_type == "JSON", 201)
+        response = _render(batch.info(), "batchInfo", _wants_json(request, job), 201)
         batch.seen = True
         return response
 
@@ -312,7 +313,7 @@ class BulkV1:
     async def list_batches(self, request: Request) -> Response:
         job = self.job(request)
         infos = [b.info() for b in job.batches.values()]
-        if job.content_type == "JSON":
+        if _wants_json(request, job):
             return _json({"batchInfo": infos})
         inner = "".join(f"<batchInfo>{_xml_fields(i)}</batchInfo>" for i in infos)
         return _xml(f'<batchInfoList xmlns="{NS}">{inner}</batchInfoList>')
@@ -320,7 +321,7 @@ class BulkV1:
     async def batch_info(self, request: Request) -> Response:
         job = self.job(request)
         batch = self.batch(request, job)
-        response = _render(batch.info(), "batchInfo", job.content_type == "JSON")
+        response = _render(batch.info(), "batchInfo", _wants_json(request, job))
         batch.seen = True
         return response
 
@@ -328,7 +329,7 @@ class BulkV1:
         job = self.job(request)
         batch = self.batch(request, job)
         media = {"JSON": "application/json", "CSV": "text/csv"}.get(job.content_type, "application/xml")
-        return Response(batch.request.encode(), media_type=f"{media};charset=UTF-8")
+        return _typed(batch.request.encode(), media)
 
     async def batch_result(self, request: Request) -> Response:
         job = self.job(request)
@@ -382,10 +383,13 @@ class BulkV1:
 
 
 # -- formats ---------------------------------------------------------------------------------------
-def _wants_json(request: Request, job: V1Job | None) -> bool:
-    if job is not None:
-        return job.content_type == "JSON"
-    return "json" in (request.headers.get("content-type") or "").lower()
+def _wants_json(request: Request, job: V1Job | None = None) -> bool:
+    """Job and batch descriptions follow the request's Content-Type (a JSON job created with an
+    XML request is described in XML); without one, the job's content type."""
+    sent = (request.headers.get("content-type") or "").lower()
+    if sent:
+        return "json" in sent
+    return job is not None and job.content_type == "JSON"
 
 
 def _parse_job(raw: str, as_json: bool) -> dict[str, Any]:
@@ -466,19 +470,23 @@ def _render(info: dict[str, Any], root: str, as_json: bool, status: int = 200) -
     return _xml(f'<{root} xmlns="{NS}">{_xml_fields(info)}</{root}>', status)
 
 
+def _typed(content: bytes, content_type: str, status: int = 200) -> Response:
+    """A response with exactly this Content-Type: Bulk API 1.0 sends bare ``text/csv``,
+    ``application/json`` and ``application/xml`` (no charset), and clients such as salesforce-bulk
+    compare the header verbatim to pick a parser."""
+    return Response(content, status_code=status, headers={"Content-Type": content_type})
+
+
 def _json(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body), status_code=status, media_type="application/json;charset=UTF-8")
+    return _typed(json.dumps(body).encode(), "application/json", status)
 
 
 def _xml(body: str, status: int = 200) -> Response:
-    return Response(
-        f'<?xml version="1.0" encoding="UTF-8"?>{body}'.encode(), status_code=status,
-        media_type="application/xml;charset=UTF-8",
-    )  # fmt: skip
+    return _typed(f'<?xml version="1.0" encoding="UTF-8"?>{body}'.encode(), "application/xml", status)
 
 
 def _csv(text: str) -> Response:
-    return Response(text.encode(), media_type="text/csv;charset=UTF-8")
+    return _typed(text.encode(), "text/csv")
 
 
 def _error(exc: BulkV1Error, as_json: bool) -> Response:

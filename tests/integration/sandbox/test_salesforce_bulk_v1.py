@@ -151,3 +151,19 @@ def test_unknown_job_in_xml(sandbox: Any) -> None:
     response = xml_call(sandbox, "GET", "/job/750000000000000AAA")
     assert response.status_code == 400
     assert field(response, "exceptionCode") == "InvalidJob"
+
+
+def test_json_job_described_in_xml_with_bare_content_types(sandbox: Any) -> None:
+    """salesforce-bulk creates a JSON job with an XML request, reads job and batch info as XML,
+    and picks the result parser by comparing Content-Type verbatim."""
+    created = xml_call(sandbox, "POST", "/job", job_xml("query", "Lead").replace(">CSV<", ">JSON<"))
+    assert created.headers["Content-Type"] == "application/xml"
+    assert field(created, "contentType") == "JSON"
+    job_id = field(created, "id")
+    batch_id = field(xml_call(sandbox, "POST", f"/job/{job_id}/batch", "SELECT LastName FROM Lead"), "id")
+    assert field(xml_call(sandbox, "GET", f"/job/{job_id}/batch/{batch_id}"), "state") == "Completed"
+    listing = xml_call(sandbox, "GET", f"/job/{job_id}/batch/{batch_id}/result")
+    assert listing.headers["Content-Type"] == "application/json"
+    rows = xml_call(sandbox, "GET", f"/job/{job_id}/batch/{batch_id}/result/{listing.json()[0]}")
+    assert rows.headers["Content-Type"] == "application/json"
+    assert sorted(r["LastName"] for r in rows.json()) == ["Converted", "Lead"]

@@ -1,10 +1,11 @@
 """The legacy HubSpot endpoints widely used connectors still call, each in its own API's shape.
 
 * Properties v1/v2 (developers.hubspot.com legacy "Contact Properties API" / "Company Properties
-  API" / "Deal Properties API"): ``GET /properties/v2/{objectType}/properties`` (and
-  ``/properties/v1/contacts/properties``) answer a bare JSON list of property definitions with
-  ``name``, ``label``, ``description``, ``groupName``, ``type``, ``fieldType``, ``options``
-  (``label``, ``value``, ``displayOrder``, ``hidden``, ``description``, ``readOnly``),
+  API" / "Deal Properties API"): ``GET /properties/v2/{objectType}/properties`` (and ``v1``, for
+  every object, with or without a trailing slash, as older clients send it) answer a bare JSON
+  list of property definitions with ``name``, ``label``, ``description``, ``groupName``,
+  ``type``, ``fieldType``, ``options`` (``label``, ``value``, ``displayOrder``, ``hidden``,
+  ``description``, ``readOnly``),
   ``readOnlyValue``, ``readOnlyDefinition``, ``calculated``, ``externalOptions``,
   ``hasUniqueValue``, ``hubspotDefined``, ``createdAt``/``updatedAt`` in epoch milliseconds,
   ``deleted``…; ``.../properties/named/{name}`` one of them (404 when unknown);
@@ -16,6 +17,8 @@
   ``createdAt``/``updatedAt`` and ``stages`` (``stageId``, ``label``, ``displayOrder``,
   ``probability`` as a number, ``closedWon``, ``active``, ``metadata``); the older Deal Pipelines
   API ``GET /deals/v1/pipelines`` answers the same pipelines as a bare list.
+* Owners v2 (legacy "Owners API"): ``GET /owners/v2/owners``, a bare list of owners with numeric
+  ``ownerId``, ``portalId``, ``type``, names, ``email``, epoch-ms ``createdAt``/``updatedAt``.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from crm_sandbox.hubspot.errors import HubSpotError, validation_error
+from crm_sandbox.hubspot.errors import PORTAL_ID, HubSpotError, validation_error
 from crm_sandbox.hubspot.kinds import ObjectKind, resolve_kind
 from crm_sandbox.hubspot.properties import PropertyDef
 from crm_sandbox.hubspot.schemas import DEFAULT_GROUPS
@@ -185,19 +188,50 @@ class LegacyRoutes:
     async def deal_pipelines(self, _request: Request) -> Response:
         return _json(self.rendered_pipelines())
 
-    def routes(self) -> list[Route]:
-        v2 = "/properties/v2/{objectType}"
-        return [
-            Route("/properties/v1/contacts/properties", self.properties, methods=["GET"]),
-            Route("/properties/v1/contacts/properties/named/{name}", self.named_property, methods=["GET"]),
-            Route("/properties/v1/contacts/groups", self.groups, methods=["GET"]),
-            Route(v2 + "/properties", self.properties, methods=["GET"]),
-            Route(v2 + "/properties/named/{name}", self.named_property, methods=["GET"]),
-            Route(v2 + "/groups", self.groups, methods=["GET"]),
-            Route("/crm-pipelines/v1/pipelines/deals", self.pipelines_v1, methods=["GET"]),
-            Route("/crm-pipelines/v1/pipelines/deals/{pipelineId}", self.pipeline_v1, methods=["GET"]),
-            Route("/deals/v1/pipelines", self.deal_pipelines, methods=["GET"]),
+    async def owners_v2(self, _request: Request) -> Response:
+        """Owners API v2 (legacy): a bare list with numeric ``ownerId`` and epoch-ms times."""
+        store = self.store_of()
+        owners = [
+            {
+                "portalId": PORTAL_ID,
+                "ownerId": o.id,
+                "type": "PERSON",
+                "firstName": o.first_name,
+                "lastName": o.last_name,
+                "email": o.email,
+                "createdAt": o.created,
+                "updatedAt": o.updated,
+                "remoteList": [],
+                "hasContactsAccess": True,
+                "activeUserId": o.user_id,
+                "userIdIncludingInactive": o.user_id,
+                "isActive": True,
+            }
+            for o in store.live_owners(archived=False)
         ]
+        return _json(owners)
+
+    def routes(self) -> list[Route]:
+        routes: list[Route] = []
+        for version in ("v1", "v2"):  # v1 and v2 answer alike; older clients use v1 for every object
+            base = f"/properties/{version}/{{objectType}}"
+            routes += [
+                *_with_slash(base + "/properties", self.properties),
+                Route(base + "/properties/named/{name}", self.named_property, methods=["GET"]),
+                *_with_slash(base + "/groups", self.groups),
+            ]
+        return [
+            *routes,
+            *_with_slash("/crm-pipelines/v1/pipelines/deals", self.pipelines_v1),
+            Route("/crm-pipelines/v1/pipelines/deals/{pipelineId}", self.pipeline_v1, methods=["GET"]),
+            *_with_slash("/deals/v1/pipelines", self.deal_pipelines),
+            *_with_slash("/owners/v2/owners", self.owners_v2),
+        ]
+
+
+def _with_slash(path: str, endpoint: Any) -> list[Route]:
+    """The path with and without a trailing slash (legacy clients send ``.../properties/``)."""
+    return [Route(path, endpoint, methods=["GET"]), Route(path + "/", endpoint, methods=["GET"])]
 
 
 def _json(body: Any, status: int = 200) -> Response:

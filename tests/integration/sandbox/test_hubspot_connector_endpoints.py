@@ -22,6 +22,9 @@ from hubspot.oauth.exceptions import ApiException as OAuthApiException
 
 SCENARIO: dict[str, Any] = {
     "hubspot": {
+        "owners": [
+            {"id": "601", "email": "ada@example.com", "firstName": "Ada", "lastName": "L", "userId": 9001}
+        ],
         "companies": [
             {"id": "101", "properties": {"name": "Acme", "domain": "acme.com"}},
             {"id": "102", "properties": {"name": "Acme Duplicate", "domain": "acme.io", "city": "Berlin"}},
@@ -164,6 +167,22 @@ def test_legacy_properties_v2(client: hubspot.HubSpot, base_url: str) -> None:
         {"method": "GET", "path": "/properties/v2/deals/properties/named/nope", "base_url": base_url}
     )
     assert missing.status_code == 404
+
+
+def test_legacy_v1_paths_with_trailing_slashes(client: hubspot.HubSpot, base_url: str) -> None:
+    """hubspot3 (a client of the legacy APIs) reads ``/properties/v1/<object>/properties/``."""
+    for object_type in ("contacts", "companies", "deals"):
+        v1 = raw(client, base_url, f"/properties/v1/{object_type}/properties/")
+        assert v1 == raw(client, base_url, f"/properties/v2/{object_type}/properties")
+    assert raw(client, base_url, "/properties/v1/deals/groups/")[0]["name"] == "dealinformation"
+
+
+def test_legacy_owners_v2(client: hubspot.HubSpot, base_url: str) -> None:
+    owners = raw(client, base_url, "/owners/v2/owners/")
+    assert [(o["ownerId"], o["email"], o["type"], o["portalId"]) for o in owners] == [
+        (601, "ada@example.com", "PERSON", 62515)
+    ]
+    assert isinstance(owners[0]["createdAt"], int)
 
 
 def test_legacy_deal_pipelines_v1(client: hubspot.HubSpot, base_url: str) -> None:

@@ -431,9 +431,42 @@ def soql_error(code: str, query: str, pos: Pos | None, message: str, status: int
     )
 
 
+#: SOQL a real org accepts and the sandbox does not: a query failing to parse that uses one of
+#: them is told which (rather than only the token the parser stopped at).
+_UNSUPPORTED = re.compile(
+    r"\b(TYPEOF|USING\s+SCOPE|FOR\s+(?:VIEW|REFERENCE|UPDATE)|UPDATE\s+(?:TRACKING|VIEWSTAT)|"
+    r"WITH\s+DATA\s+CATEGORY|GEOLOCATION|DISTANCE|INCLUDES|EXCLUDES)\b",
+    re.IGNORECASE,
+)
+
+
+def _unsupported_construct(query: str) -> ApiError | None:
+    """MALFORMED_QUERY naming an unsupported construct of ``query`` (outside string literals)."""
+    code = re.sub(r"'(?:[^'\\]|\\.)*'", lambda m: " " * len(m.group(0)), query)
+    found = _UNSUPPORTED.search(code)
+    if found is None:
+        return None
+    line = query.count("\n", 0, found.start()) + 1
+    column = found.start() - (query.rfind("\n", 0, found.start()) + 1) + 1
+    name = " ".join(found.group(1).upper().split())
+    return soql_error(
+        "MALFORMED_QUERY", query, Pos(line, column), f"{name} is not supported by the crm-sync sandbox"
+    )
+
+
 @functools.lru_cache(maxsize=512)
 def parse(query: str) -> Query:
     """Parse SOQL text into the AST, raising MALFORMED_QUERY like Salesforce."""
+    try:
+        return _parse(query)
+    except ApiError:
+        named = _unsupported_construct(query)
+        if named is not None:
+            raise named from None
+        raise
+
+
+def _parse(query: str) -> Query:
     empty = _EMPTY_SELECT.match(query)
     if empty:  # "FROM" read as a field would take the object name for an alias
         line = query.count("\n", 0, empty.start(1)) + 1

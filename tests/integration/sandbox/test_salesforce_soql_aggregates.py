@@ -117,6 +117,11 @@ def test_date_functions_group_and_filter(sf: Any) -> None:
         ("SELECT FIELDS(CUSTOM) FROM Account LIMIT 201", "MALFORMED_QUERY", "LIMIT of at most 200"),
         ("SELECT Id FROM Account WITH FOO_MODE", "MALFORMED_QUERY", "WITH FOO_MODE"),
         ("SELECT toLabel(Name) FROM Account", "INVALID_FIELD", "picklist"),
+        ("SELECT TYPEOF Owner WHEN User THEN Email END FROM Account", "MALFORMED_QUERY",
+         "TYPEOF is not supported"),
+        ("SELECT Id FROM Account USING SCOPE mine", "MALFORMED_QUERY", "USING SCOPE is not supported"),
+        ("SELECT Id FROM Account FOR VIEW", "MALFORMED_QUERY", "FOR VIEW is not supported"),
+        ("SELECT Id FROM Account WHERE Name = 'TYPEOF' FOR UPDATE", "MALFORMED_QUERY", "FOR UPDATE is not"),
     ],
 )  # fmt: skip
 def test_unsupported_or_invalid_constructs_are_named(sf: Any, soql: str, code: str, message: str) -> None:

@@ -61,6 +61,7 @@ from crm_sandbox.salesforce.errors import (
 from crm_sandbox.salesforce.ids import MalformedIdError, make_id, normalize_id
 from crm_sandbox.salesforce.oauth import LoginRoutes, Logins
 from crm_sandbox.salesforce.schema import (
+    COMPOUND_COMPONENTS,
     HUBSPOT_ID_OBJECTS,
     SObjectType,
     datetime_from_stored,
@@ -288,7 +289,12 @@ class SalesforceEmulator:
         obj = self.sobject(request)
         body = describe_global_entry(obj, version)
         body["fields"] = [
-            describe_field(f, self.store.picklist_values(f), self.store.default_value(f))
+            describe_field(
+                f,
+                self.store.picklist_values(f),
+                self.store.default_value(f),
+                COMPOUND_COMPONENTS.get((obj.name, f.name)),
+            )
             for f in obj.fields.values()
         ]
         body["childRelationships"] = [

@@ -261,6 +261,12 @@ class BulkV1:
         compiled = result.compiled
         if result.aggregate is not None or any(c.kind != "field" for c in compiled.columns):
             raise BulkV1Error("InvalidBatch", "Aggregate Relationships not supported in Bulk Query")
+        compound = next((p.field.name for p in compiled.plain_paths if p.field.type == "address"), None)
+        if compound is not None:
+            serialized = "JSON" if job.content_type == "JSON" else "CSV"
+            raise BulkV1Error(
+                "FeatureNotEnabled", f"Cannot serialize value for '{compound}' in {serialized} format"
+            )
         if compiled.obj.name != job.object:
             raise BulkV1Error(
                 "InvalidBatch", f"Query object {compiled.obj.name} does not match job {job.object}"

@@ -784,7 +784,7 @@ class Compiler:
         resolved = self.resolve(obj, cond.path)
         f = resolved.field
         get = resolved.getter
-        if f.type == "textarea" and f.length > 255:  # describe: filterable false
+        if f.type == "address" or (f.type == "textarea" and f.length > 255):  # describe: not filterable
             raise soql_error(
                 "INVALID_FIELD",
                 self.text,
@@ -852,7 +852,7 @@ class Compiler:
                     "Ordering by a function needs an aggregate query (GROUP BY)",
                 )  # fmt: skip
             resolved = self.resolve(obj, item.path)
-            if resolved.field.type == "textarea":
+            if resolved.field.type in ("textarea", "address"):
                 raise soql_error(
                     "INVALID_FIELD", self.text, item.path.pos,
                     f"field '{resolved.field.name}' can not be sorted in a query call",

@@ -231,7 +231,7 @@ class AggregateCompiler:
         groups: dict[str, Expr] = {}
         for node in self.query.group:
             expr = self.grouped(node)
-            if expr.field.type == "textarea":
+            if expr.field.type in ("textarea", "address"):
                 raise self.error(
                     getattr(node, "pos", None),
                     f"field '{expr.field.name}' can not be grouped in a query call",

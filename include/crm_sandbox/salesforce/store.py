@@ -55,6 +55,7 @@ from crm_sandbox.salesforce.schema import (
     HUBSPOT_ID_OBJECTS,
     Field,
     SObjectType,
+    address_value,
     build_schema,
     coerce_value,
     now_stored,
@@ -474,6 +475,7 @@ class Store:
                     raise ValueError(f"scenario {name} Id {raw_id} appears twice")
                 explicit.add(rid)
         computed_name = name in COMPUTED_NAME_OBJECTS
+        addresses = [f.name for f in obj.fields.values() if f.type == "address"]
         records = table.records
         for row in rows:
             rec = template.copy()
@@ -496,6 +498,8 @@ class Store:
             rec["SystemModstamp"] = rec["SystemModstamp"] or modified
             if computed_name:
                 rec["Name"] = _full_name(rec)
+            for compound in addresses:
+                rec[compound] = address_value(rec, compound)
             if rec["IsDeleted"]:
                 table.deleted.add(rid)
             records[rid] = rec
@@ -931,6 +935,9 @@ class Store:
             )
         if obj.name in COMPUTED_NAME_OBJECTS:
             rec["Name"] = _full_name(rec)
+        for f in obj.fields.values():
+            if f.type == "address":
+                rec[f.name] = address_value(rec, f.name)
         self._validate(obj, rec, current, values)
 
     def _assign_lead(self, rec: Record, ctx: WriteContext, *, creating: bool) -> None:

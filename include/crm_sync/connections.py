@@ -11,8 +11,12 @@ Salesforce (connection ``salesforce_default``, type ``salesforce``) goes through
   (``extra.domain`` = ``test`` for sandboxes), OAuth ``consumer_key``/``consumer_secret``, or JWT
   ``consumer_key`` + ``private_key``/``private_key_file_path``.
 
-Optional extras: ``timeout`` (seconds per request, default 120), ``max_retries`` (default 5) and
-``batch_size`` (rows per REST query page, 200-2000, sent as ``Sforce-Query-Options``; default 2000).
+Optional extras: ``timeout`` (seconds per request, default 120), ``max_retries`` (default 5),
+``batch_size`` (rows per REST query page, 200-2000, sent as ``Sforce-Query-Options``; default 2000)
+and ``login_url``: where the login requests go instead of ``https://<domain>.salesforce.com``
+(simple-salesforce builds that host from ``extra.domain`` and cannot be given another), e.g. the
+crm-sync sandbox's ``https://127.0.0.1:<port>`` or a login proxy; API calls still go to the
+``instance_url`` the login answers.
 The hook gets a :class:`RetryingSession`: 429/5xx answers and timeouts on reads are retried with
 backoff honouring ``Retry-After``, and every request has a timeout (simple-salesforce sets none).
 
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,9 +63,12 @@ class RetryingSession(requests.Session):
     or a hung connection.
     """
 
-    def __init__(self, timeout: float, max_retries: int = DEFAULT_SF_MAX_RETRIES) -> None:
+    def __init__(
+        self, timeout: float, max_retries: int = DEFAULT_SF_MAX_RETRIES, login_url: str | None = None
+    ) -> None:
         super().__init__()
         self.default_timeout = timeout
+        self.login_url = login_url.rstrip("/") if login_url else None
         retry = Retry(
             total=max_retries,
             connect=max_retries,
@@ -83,7 +91,15 @@ class RetryingSession(requests.Session):
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         kwargs.setdefault("timeout", self.default_timeout)
+        if self.login_url:
+            text = url.decode() if isinstance(url, bytes) else url
+            url = _LOGIN_PATH.sub(lambda m: f"{self.login_url}{m.group(1)}", text, count=1)
         return super().request(method, url, *args, **kwargs)
+
+
+#: The login requests simple-salesforce sends to ``https://<domain>.salesforce.com``: the OAuth
+#: token endpoint and the SOAP partner ``login``.
+_LOGIN_PATH = re.compile(r"^https://[^/]+\.salesforce\.com(/services/(?:oauth2/token|Soap/u/[^/]+))$")
 
 
 def _get_connection(conn_id: str) -> Any:
@@ -118,6 +134,7 @@ def salesforce_hook(conn_id: str = SALESFORCE_CONN_ID) -> SalesforceHook:
     session = RetryingSession(
         timeout=float(extra.get("timeout", DEFAULT_SF_TIMEOUT)),
         max_retries=int(extra.get("max_retries", DEFAULT_SF_MAX_RETRIES)),
+        login_url=extra.get("login_url") or None,
     )
     return SalesforceHook(salesforce_conn_id=conn_id, session_id=salesforce_session_id(conn), session=session)
 

@@ -39,8 +39,12 @@ from crm_sandbox.hubspot.errors import (
     validation_error,
 )
 from crm_sandbox.hubspot.kinds import KINDS, ObjectKind, iso_ms, resolve_kind
+from crm_sandbox.hubspot.legacy import LegacyRoutes
+from crm_sandbox.hubspot.merge import LifecycleRoutes
+from crm_sandbox.hubspot.oauth import AppTokens, OAuthRoutes, is_oauth_path
 from crm_sandbox.hubspot.properties import missing_property
 from crm_sandbox.hubspot.ratelimit import RateLimiter
+from crm_sandbox.hubspot.schemas import MetadataRoutes
 from crm_sandbox.hubspot.search import execute, parse_request
 from crm_sandbox.hubspot.store import (
     ASSOC_TYPES,
@@ -1107,7 +1111,15 @@ class HubSpotApi:
         pipelines = "/crm/v3/pipelines/{objectType}"
         v4 = "/crm/v4/objects/{objectType}/{objectId}/associations"
         v4_batch = "/crm/v4/associations/{fromObjectType}/{toObjectType}/batch"
+
+        def store_of() -> Store:
+            return self.portal.store
+
         return [
+            # before the generic ones: .../properties/{objectType}/groups is not a property name
+            *MetadataRoutes(store_of).routes(),
+            *LifecycleRoutes(store_of, lambda store, table, rec: render(store, table, rec, None)).routes(),
+            *LegacyRoutes(store_of).routes(),
             Route(objects, self.list_objects, methods=["GET"]),
             Route(objects, self.create_object, methods=["POST"]),
             Route(objects + "/search", self.search, methods=["POST"]),
@@ -1259,7 +1271,7 @@ def guard(app: ASGIApp, tokens: set[str] | None, limiter: RateLimiter) -> ASGIAp
     """Bearer-token auth (401 in HubSpot's shape) and rate limits (429 + headers) around the API."""
 
     async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or is_oauth_path(str(scope["path"])):
             await app(scope, receive, send)
             return
         token = _bearer(scope)
@@ -1331,12 +1343,13 @@ def create_app(
         daily_limit=daily_limit,
         clock=clock,
     )
-    starlette = Starlette(
-        routes=api.routes(),
-        exception_handlers={HubSpotError: _hubspot_error, HTTPException: _http_error},
-    )
     raw_tokens = scenario.get("tokens")
     tokens = {str(t) for t in raw_tokens} if raw_tokens is not None else None
+    app_tokens = AppTokens(tokens, frozenset(tokens or ()))
+    starlette = Starlette(
+        routes=[*api.routes(), *OAuthRoutes(app_tokens).routes()],
+        exception_handlers={HubSpotError: _hubspot_error, HTTPException: _http_error},
+    )
 
     def on_reset() -> None:
         portal.reset()

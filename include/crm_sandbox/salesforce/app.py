@@ -5,7 +5,8 @@ every ``/services/data/vNN.0/`` version with the resources crm-sync uses: versio
 ``limits``, describe (global, basic, full), sObject rows (get with ``?fields=``, create, update,
 delete), rows by external id (get, upsert, delete), get-updated and get-deleted, ``query`` and
 ``queryAll`` with cursors, sObject collections (create, update, upsert, delete, retrieve) and
-Bulk API 2.0 (see :mod:`crm_sandbox.salesforce.bulk`).
+Bulk API 2.0 (see :mod:`crm_sandbox.salesforce.bulk`); and the logins real clients start with, the
+OAuth 2.0 token endpoint and the SOAP ``login`` (see :mod:`crm_sandbox.salesforce.oauth`).
 
 Behaviour a sync must cope with against a real org is reproduced rather than simplified:
 
@@ -47,6 +48,8 @@ from starlette.routing import Route
 
 from crm_sandbox.control import ASGIApp, Message, Receive, SandboxControl, Scope, Send, record_error
 from crm_sandbox.salesforce.bulk import BulkJobs, Job
+from crm_sandbox.salesforce.bulk_v1 import BulkV1
+from crm_sandbox.salesforce.composite import FORCE_ALL_OR_NONE, CompositeRoutes
 from crm_sandbox.salesforce.errors import (
     ApiError,
     RecordError,
@@ -56,7 +59,9 @@ from crm_sandbox.salesforce.errors import (
     request_limit_exceeded,
 )
 from crm_sandbox.salesforce.ids import MalformedIdError, make_id, normalize_id
+from crm_sandbox.salesforce.oauth import LoginRoutes, Logins
 from crm_sandbox.salesforce.schema import (
+    COMPOUND_COMPONENTS,
     HUBSPOT_ID_OBJECTS,
     SObjectType,
     datetime_from_stored,
@@ -115,6 +120,11 @@ class SalesforceEmulator:
         self.bulk = BulkJobs(self.store)
         tokens = scenario.get("tokens")
         self.tokens: frozenset[str] | None = frozenset(str(t) for t in tokens) if tokens else None
+        self.logins = Logins(
+            self.store, locked=self.tokens is not None, refresh_tokens=self.tokens or frozenset()
+        )
+        self.composite = CompositeRoutes(self.store, self.version, self.context)
+        self.bulk_v1 = BulkV1(self.store, self.accepts_token)
         self.daily_api_limit = daily_api_limit
         self.api_version = api_version
         self.api_used = 0
@@ -125,10 +135,15 @@ class SalesforceEmulator:
         """Restore the seeded org: records, jobs, cursors and the daily API budget."""
         self.store.load()
         self.bulk.reset()
+        self.bulk_v1.reset()
         self.cursors.clear()
         self.api_used = 0
 
     # -- helpers ---------------------------------------------------------------------------------
+    def accepts_token(self, token: str) -> bool:
+        """Any non-empty session id, or only listed and issued ones when the scenario lists tokens."""
+        return bool(token) and (self.tokens is None or token in self.tokens or self.logins.accepts(token))
+
     @staticmethod
     def version(request: Request) -> str:
         match = _VERSION_RE.match(str(request.path_params.get("version", "")))
@@ -274,7 +289,12 @@ class SalesforceEmulator:
         obj = self.sobject(request)
         body = describe_global_entry(obj, version)
         body["fields"] = [
-            describe_field(f, self.store.picklist_values(f), self.store.default_value(f))
+            describe_field(
+                f,
+                self.store.picklist_values(f),
+                self.store.default_value(f),
+                COMPOUND_COMPONENTS.get((obj.name, f.name)),
+            )
             for f in obj.fields.values()
         ]
         body["childRelationships"] = [
@@ -561,6 +581,8 @@ class SalesforceEmulator:
     ) -> list[dict[str, Any]]:
         """Apply ``op`` to every item; per-record errors; all-or-none rollback; injected error."""
         injected = record_error(request)
+        # In an all-or-none composite request every collection is all-or-none too.
+        all_or_none = all_or_none or bool((request.scope.get("state") or {}).get(FORCE_ALL_OR_NONE))
         results: list[dict[str, Any]] = []
         failed = False
         if all_or_none:
@@ -783,6 +805,7 @@ class SalesforceEmulator:
     def routes(self) -> list[Route]:
         v = "/services/data/{version}"
         return [
+            *LoginRoutes(self.logins).routes(),
             Route("/services/data", self.versions, methods=["GET"]),
             Route(v, self.resources, methods=["GET"]),
             Route(f"{v}/limits", self.limits, methods=["GET"]),
@@ -805,6 +828,8 @@ class SalesforceEmulator:
             Route(f"{v}/query/{{locator}}", self.query_more, methods=["GET"]),
             Route(f"{v}/queryAll", self.query, methods=["GET"]),
             Route(f"{v}/queryAll/{{locator}}", self.query_more, methods=["GET"]),
+            *self.composite.routes(v),
+            *self.bulk_v1.routes(),
             Route(f"{v}/composite/sobjects", self.collection, methods=["POST", "PATCH", "DELETE"]),
             Route(f"{v}/composite/sobjects/{{sobject}}", self.collection_retrieve, methods=["GET", "POST"]),
             Route(f"{v}/composite/sobjects/{{sobject}}/{{field}}", self.collection_upsert, methods=["PATCH"]),
@@ -832,7 +857,7 @@ class SalesforceEmulator:
                 await app(scope, receive, send)
                 return
             token = _bearer(scope)
-            if not token or (self.tokens is not None and token not in self.tokens):
+            if not token or not self.accepts_token(token):
                 await _send_error(send, invalid_session())
                 return
             if self.api_used >= self.daily_api_limit:
@@ -930,6 +955,7 @@ def create_app(
             405: _not_allowed,
         },
     )
+    emulator.composite.subrequests.app = starlette
     control = SandboxControl(error_shape=injected_error_shape, on_reset=emulator.reset)
     return control.wrap(emulator.gate(starlette))
 

@@ -158,8 +158,13 @@ class BulkJobs:
         delimiter, line_ending = self._options(body)
         result = execute(self.store, text, include_deleted=operation == "queryAll")
         compiled = result.compiled
-        if compiled.count is not None:
+        if compiled.count is not None or compiled.aggregate is not None:
             raise bulk_error("API_ERROR", "Aggregate queries are not supported by Bulk API 2.0 query jobs")
+        compound = next((p.field.name for p in compiled.plain_paths if p.field.type == "address"), None)
+        if compound is not None:
+            raise bulk_error(
+                "API_ERROR", f"FeatureNotEnabled : Cannot serialize value for '{compound}' in CSV format"
+            )
         if compiled.offset is not None:
             raise bulk_error("API_ERROR", "OFFSET is not supported by Bulk API 2.0 query jobs")
         if any(c.kind == "child" for c in compiled.columns):

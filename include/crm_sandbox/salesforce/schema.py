@@ -355,6 +355,7 @@ def build_schema(
         _pick("Rating", "Account Rating", RATINGS),
         _text("BillingCity", "Billing City", 40),
         _text("BillingCountry", "Billing Country", 80),
+        Field("BillingAddress", "address", "Billing Address", createable=False, updateable=False),
         Field("NumberOfEmployees", "int", "Employees", precision=8),
         Field("AnnualRevenue", "currency", "Annual Revenue", precision=18, scale=0),
         _text("Description", "Account Description", 32000, type="textarea"),
@@ -562,12 +563,37 @@ _SOAP_TYPES = {
     "id": "tns:ID", "reference": "tns:ID", "string": "xsd:string", "textarea": "xsd:string",
     "email": "xsd:string", "phone": "xsd:string", "url": "xsd:string", "picklist": "xsd:string",
     "boolean": "xsd:boolean", "date": "xsd:date", "datetime": "xsd:dateTime", "int": "xsd:int",
-    "double": "xsd:double", "currency": "xsd:double", "percent": "xsd:double",
+    "double": "xsd:double", "currency": "xsd:double", "percent": "xsd:double", "address": "urn:address",
+}  # fmt: skip
+
+#: Compound fields (SOAP API Developer Guide, "Compound Fields"): the compound of each component,
+#: which describe reports as ``compoundFieldName``. An address is read as one value in REST
+#: queries; it can't be written, filtered, sorted or grouped, nor queried through the Bulk API.
+COMPOUND_COMPONENTS: dict[tuple[str, str], str] = {
+    ("Account", "BillingCity"): "BillingAddress",
+    ("Account", "BillingCountry"): "BillingAddress",
+    **{(obj, part): "Name" for obj in ("User", "Contact", "Lead") for part in ("FirstName", "LastName")},
+}
+#: Address compound -> (component field, key in the compound value) pairs.
+ADDRESS_PARTS: dict[str, tuple[tuple[str | None, str], ...]] = {
+    "BillingAddress": (
+        ("BillingCity", "city"), ("BillingCountry", "country"), (None, "geocodeAccuracy"), (None, "latitude"),
+        (None, "longitude"), (None, "postalCode"), (None, "state"), (None, "street"),
+    ),
 }  # fmt: skip
 
 
-def describe_field(f: Field, picklist_values: list[str], default_value: Any) -> dict[str, Any]:
-    """One entry of ``fields`` in an SObject describe."""
+def address_value(rec: Mapping[str, Any], compound: str) -> dict[str, Any] | None:
+    """An address compound's value: null while every component is null."""
+    parts = ADDRESS_PARTS[compound]
+    value = {key: (rec.get(name) if name else None) for name, key in parts}
+    return value if any(v is not None for v in value.values()) else None
+
+
+def describe_field(
+    f: Field, picklist_values: list[str], default_value: Any, compound: str | None = None
+) -> dict[str, Any]:
+    """One entry of ``fields`` in an SObject describe (``compound``: its compound field's name)."""
     is_picklist = f.type == "picklist"
     return {
         "name": f.name,
@@ -589,9 +615,9 @@ def describe_field(f: Field, picklist_values: list[str], default_value: Any) -> 
         "unique": f.unique,
         "idLookup": f.id_lookup,
         "caseSensitive": False,
-        "filterable": True,
-        "sortable": f.type != "textarea",
-        "groupable": f.type not in ("textarea", "double", "currency", "percent", "datetime"),
+        "filterable": f.type != "address" and (f.type != "textarea" or f.length <= 255),
+        "sortable": f.type not in ("textarea", "address"),
+        "groupable": f.type not in ("textarea", "double", "currency", "percent", "datetime", "address"),
         "nameField": f.name == "Name",
         "restrictedPicklist": is_picklist and f.restricted,
         "picklistValues": [
@@ -609,6 +635,29 @@ def describe_field(f: Field, picklist_values: list[str], default_value: Any) -> 
         "autoNumber": False,
         "htmlFormatted": False,
         "inlineHelpText": None,
+        # The rest of a real describe's keys, so connectors that index them directly find them.
+        "aggregatable": f.type not in ("boolean", "address")
+        and not (f.type == "textarea" and f.length > 255),
+        "aiPredictionField": False,
+        "calculatedFormula": None,
+        "compoundFieldName": compound,
+        "controllerName": None,
+        "dependentPicklist": False,
+        "deprecatedAndHidden": False,
+        "displayLocationInDecimal": False,
+        "encrypted": False,
+        "extraTypeInfo": None,
+        "filteredLookupInfo": None,
+        "formulaTreatNullNumberAsZero": False,
+        "highScaleNumber": False,
+        "mask": None,
+        "maskType": None,
+        "namePointing": False,
+        "permissionable": f.custom or (f.nillable and f.updateable and not f.calculated),
+        "queryByDistance": False,
+        "referenceTargetField": None,
+        "searchPrefilterable": f.type == "reference",
+        "writeRequiresMasterRead": False,
     }
 
 

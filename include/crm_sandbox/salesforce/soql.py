@@ -12,6 +12,12 @@ Supported (what crm-sync and its tests need, with Salesforce's own errors for th
   LAST_N_DAYS:n NEXT_N_DAYS:n N_DAYS_AGO:n`` (UTC);
 * ``ORDER BY`` several fields, ``ASC``/``DESC``, ``NULLS FIRST``/``LAST``; ``LIMIT``; ``OFFSET``
   (at most 2000, as in Salesforce).
+* aggregate queries: ``GROUP BY``, ``HAVING``, ``COUNT``/``COUNT_DISTINCT``/``SUM``/``AVG``/
+  ``MIN``/``MAX`` with aliases and ``exprN`` names, date functions in WHERE/GROUP BY/HAVING (see
+  :mod:`crm_sandbox.salesforce.soql_aggregate` and :mod:`crm_sandbox.salesforce.soql_functions`);
+  ``FIELDS(STANDARD|CUSTOM|ALL)`` (the last two with ``LIMIT`` of at most 200), ``toLabel()``,
+  ``FORMAT()``; ``WITH SECURITY_ENFORCED|USER_MODE|SYSTEM_MODE`` accepted (one user sees all).
+  Other functions answer ``MALFORMED_QUERY`` naming them.
 
 Semantics follow Salesforce: text comparisons are case-insensitive, ``!=`` and ``NOT IN`` match
 nulls, ids compare in their 18-character form whichever form the query uses, literals must have
@@ -44,13 +50,23 @@ from crm_sandbox.salesforce.store import SORTED_INDEX_FIELDS, Record, Store, Tab
 GRAMMAR = r"""
 start: select_stmt
 
-select_stmt: SELECT select_list FROM NAME where_clause? order_clause? limit_clause? offset_clause?
+select_stmt: SELECT select_list FROM NAME where_clause? with_clause? group_clause? having_clause? \
+             order_clause? limit_clause? offset_clause?
 
 select_list: select_item ("," select_item)*
 ?select_item: field_path
+            | aliased_field
             | count_call
+            | func_call
             | "(" child_query ")"
+aliased_field: field_path NAME
 count_call: COUNT "(" field_path? ")" NAME?
+func_call: FUNC "(" func_arg ("," func_arg)* ")" NAME?
+?func_arg: field_path | func_call
+?operand: field_path | func_call | count_call
+with_clause: WITH NAME
+group_clause: GROUP_BY operand ("," operand)*
+having_clause: HAVING or_expr
 child_query: SELECT field_list FROM NAME where_clause? order_clause? limit_clause?
 field_list: field_path ("," field_path)*
 
@@ -63,18 +79,18 @@ where_clause: WHERE or_expr
          | atom
 ?atom: "(" or_expr ")"
      | condition
-condition: field_path COMP_OP value              -> compare
-         | field_path LIKE value                 -> like
-         | field_path IN "(" value_list ")"      -> in_list
-         | field_path NOT IN "(" value_list ")"  -> not_in_list
-         | field_path IN "(" semi_join ")"       -> in_query
-         | field_path NOT IN "(" semi_join ")"   -> not_in_query
+condition: operand COMP_OP value                 -> compare
+         | operand LIKE value                    -> like
+         | operand IN "(" value_list ")"         -> in_list
+         | operand NOT IN "(" value_list ")"     -> not_in_list
+         | operand IN "(" semi_join ")"          -> in_query
+         | operand NOT IN "(" semi_join ")"      -> not_in_query
 semi_join: SELECT field_path FROM NAME where_clause?
 value_list: value ("," value)*
 value: STRING | DATETIME | DATE | SIGNED_NUMBER | TRUE | FALSE | NULL | DATE_N_LITERAL | DATE_LITERAL
 
 order_clause: ORDER_BY order_item ("," order_item)*
-order_item: field_path DIRECTION? nulls?
+order_item: operand DIRECTION? nulls?
 nulls: NULLS NULLS_POS
 limit_clause: LIMIT INT
 offset_clause: OFFSET INT
@@ -97,6 +113,10 @@ TRUE.3: /true\b/i
 FALSE.3: /false\b/i
 NULL.3: /null\b/i
 COUNT.3: /count(?=\s*\()/i
+GROUP_BY.3: /group\s+by\b/i
+HAVING.3: /having\b/i
+WITH.3: /with\b/i
+FUNC.2: /[A-Za-z_][A-Za-z0-9_]*(?=\s*\()/
 DATE_N_LITERAL.4: /(last_n_days|next_n_days|n_days_ago|(last|next)_n_(weeks|months)):\d+/i
 DATE_LITERAL.3: /(today|yesterday|tomorrow|(last|this|next)_(week|month|year)|(last|next)_90_days)\b/i
 DATETIME.5: /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})/
@@ -148,8 +168,32 @@ class CountItem:
 
 
 @dataclass(frozen=True)
-class OrderItem:
+class FuncCall:
+    """A function in SELECT, WHERE, GROUP BY, HAVING or ORDER BY: ``SUM(Amount) total``,
+    ``CALENDAR_YEAR(CloseDate)``, ``toLabel(Status)``, ``FIELDS(ALL)``; ``name`` upper-cased."""
+
+    name: str
+    args: tuple[Any, ...]
+    alias: str | None
+    pos: Pos
+
+    @property
+    def text(self) -> str:
+        inner = ", ".join(a.text if isinstance(a, FieldPath | FuncCall) else "" for a in self.args)
+        return f"{self.name}({inner})"
+
+
+@dataclass(frozen=True)
+class AliasedField:
+    """A field with an alias (``Name n``): allowed in aggregate queries only."""
+
     path: FieldPath
+    alias: str
+
+
+@dataclass(frozen=True)
+class OrderItem:
+    path: Any  # FieldPath, or FuncCall/CountItem in aggregate queries
     desc: bool
     nulls_first: bool
 
@@ -174,9 +218,12 @@ class SemiJoin:
 
 @dataclass(frozen=True)
 class Condition:
-    """``op`` is one of = != < <= > >= like in not_in in_query not_in_query."""
+    """``op`` is one of = != < <= > >= like in not_in in_query not_in_query.
 
-    path: FieldPath
+    ``path`` is a FieldPath, or a FuncCall (date function; aggregate in HAVING) or CountItem.
+    """
+
+    path: Any
     op: str
     value: Any
 
@@ -196,6 +243,9 @@ class Query:
     order: tuple[OrderItem, ...]
     limit: int | None
     offset: int | None
+    group: tuple[Any, ...] = ()
+    having: Any = None
+    security: str | None = None
 
 
 def _pos(token: Token) -> Pos:
@@ -218,6 +268,20 @@ def _unescape(body: str) -> str:
     return "".join(out)
 
 
+_WITH_MODES = frozenset({"SECURITY_ENFORCED", "USER_MODE", "SYSTEM_MODE"})
+_EMPTY_SELECT = re.compile(r"^\s*select\s+from\s+([A-Za-z_]\w*)", re.IGNORECASE)
+_RESERVED = frozenset({"FROM", "WHERE", "SELECT", "GROUP", "ORDER", "LIMIT", "OFFSET", "HAVING", "WITH"})
+
+
+class UnexpectedTokenError(Exception):
+    """A token the grammar accepts but SOQL does not (raised while building the AST)."""
+
+    def __init__(self, text: str, pos: Pos) -> None:
+        super().__init__(text)
+        self.text = text
+        self.pos = pos
+
+
 @v_args(inline=True)
 class _ToAst(Transformer[Token, Query]):
     def start(self, query: Query) -> Query:
@@ -225,7 +289,11 @@ class _ToAst(Transformer[Token, Query]):
 
     def select_stmt(self, _select: Token, items: list[Any], _from: Token, name: Token, *rest: Any) -> Query:
         where, order, limit, offset = _clauses(rest)
-        return Query(tuple(items), str(name), _pos(name), where, order, limit, offset)
+        found = dict(r for r in rest if isinstance(r, tuple) and len(r) == 2 and isinstance(r[0], str))
+        return Query(
+            tuple(items), str(name), _pos(name), where, order, limit, offset,
+            found.get("group", ()), found.get("having"), found.get("with"),
+        )  # fmt: skip
 
     def select_list(self, *items: Any) -> list[Any]:
         return list(items)
@@ -235,6 +303,25 @@ class _ToAst(Transformer[Token, Query]):
 
     def field_path(self, *names: Token) -> FieldPath:
         return FieldPath(tuple(str(n) for n in names), _pos(names[0]))
+
+    def aliased_field(self, path: FieldPath, alias: Token) -> AliasedField:
+        if path.text.upper() in _RESERVED:  # ``SELECT FROM Account``: not a field and its alias
+            raise UnexpectedTokenError(str(alias), _pos(alias))
+        return AliasedField(path, str(alias))
+
+    def func_call(self, name: Token, *rest: Any) -> FuncCall:
+        args = tuple(r for r in rest if isinstance(r, FieldPath | FuncCall))
+        alias = next((str(r) for r in rest if isinstance(r, Token)), None)
+        return FuncCall(str(name).upper(), args, alias, _pos(name))
+
+    def with_clause(self, _with: Token, name: Token) -> tuple[str, str]:
+        return ("with", str(name))
+
+    def group_clause(self, _group: Token, *items: Any) -> tuple[str, tuple[Any, ...]]:
+        return ("group", tuple(items))
+
+    def having_clause(self, _having: Token, expr: Any) -> tuple[str, Any]:
+        return ("having", expr)
 
     def count_call(self, _count: Token, *rest: Any) -> CountItem:
         path = next((r for r in rest if isinstance(r, FieldPath)), None)
@@ -344,9 +431,47 @@ def soql_error(code: str, query: str, pos: Pos | None, message: str, status: int
     )
 
 
+#: SOQL a real org accepts and the sandbox does not: a query failing to parse that uses one of
+#: them is told which (rather than only the token the parser stopped at).
+_UNSUPPORTED = re.compile(
+    r"\b(TYPEOF|USING\s+SCOPE|FOR\s+(?:VIEW|REFERENCE|UPDATE)|UPDATE\s+(?:TRACKING|VIEWSTAT)|"
+    r"WITH\s+DATA\s+CATEGORY|GEOLOCATION|DISTANCE|INCLUDES|EXCLUDES)\b",
+    re.IGNORECASE,
+)
+
+
+def _unsupported_construct(query: str) -> ApiError | None:
+    """MALFORMED_QUERY naming an unsupported construct of ``query`` (outside string literals)."""
+    code = re.sub(r"'(?:[^'\\]|\\.)*'", lambda m: " " * len(m.group(0)), query)
+    found = _UNSUPPORTED.search(code)
+    if found is None:
+        return None
+    line = query.count("\n", 0, found.start()) + 1
+    column = found.start() - (query.rfind("\n", 0, found.start()) + 1) + 1
+    name = " ".join(found.group(1).upper().split())
+    return soql_error(
+        "MALFORMED_QUERY", query, Pos(line, column), f"{name} is not supported by the crm-sync sandbox"
+    )
+
+
 @functools.lru_cache(maxsize=512)
 def parse(query: str) -> Query:
     """Parse SOQL text into the AST, raising MALFORMED_QUERY like Salesforce."""
+    try:
+        return _parse(query)
+    except ApiError:
+        named = _unsupported_construct(query)
+        if named is not None:
+            raise named from None
+        raise
+
+
+def _parse(query: str) -> Query:
+    empty = _EMPTY_SELECT.match(query)
+    if empty:  # "FROM" read as a field would take the object name for an alias
+        line = query.count("\n", 0, empty.start(1)) + 1
+        column = empty.start(1) - (query.rfind("\n", 0, empty.start(1)) + 1) + 1
+        raise soql_error("MALFORMED_QUERY", query, Pos(line, column), f"unexpected token: '{empty.group(1)}'")
     try:
         tree = _parser().parse(query)
         result = _ToAst().transform(tree)
@@ -365,6 +490,11 @@ def parse(query: str) -> Query:
     except UnexpectedInput:
         raise soql_error("MALFORMED_QUERY", query, None, "unexpected token") from None
     except VisitError as exc:
+        if isinstance(exc.orig_exc, UnexpectedTokenError):
+            problem = exc.orig_exc
+            raise soql_error(
+                "MALFORMED_QUERY", query, problem.pos, f"unexpected token: '{problem.text}'"
+            ) from None
         raise soql_error("MALFORMED_QUERY", query, None, f"invalid literal: {exc.orig_exc}") from None
     if not isinstance(result, Query):  # pragma: no cover - grammar guarantees it
         raise soql_error("MALFORMED_QUERY", query, None, "unexpected query shape")
@@ -445,9 +575,10 @@ class Resolved:
 class Column:
     """One SELECT item as rendered into each record."""
 
-    kind: str  # field | child
+    kind: str  # field | child | func (toLabel, FORMAT: the field's value transformed)
     resolved: Resolved | None = None
     child: CompiledChild | None = None
+    transform: Callable[[Record, Any], Any] | None = None
 
 
 @dataclass
@@ -489,6 +620,7 @@ class CompiledQuery:
     count: CountItem | None = None
     include_deleted: bool = False
     plain_paths: list[Resolved] = field(default_factory=list)
+    aggregate: Any = None  # an AggregatePlan (crm_sandbox.salesforce.soql_aggregate)
 
 
 @dataclass
@@ -643,9 +775,22 @@ class Compiler:
         return self.condition(obj, node)
 
     def condition(self, obj: SObjectType, cond: Condition) -> Predicate:
+        if not isinstance(cond.path, FieldPath):
+            from crm_sandbox.salesforce.soql_aggregate import date_condition
+
+            if cond.op in ("in_query", "not_in_query", "like"):
+                raise soql_error("MALFORMED_QUERY", self.text, None, f"{cond.op.upper()} needs a field")
+            return date_condition(self, obj, cond)
         resolved = self.resolve(obj, cond.path)
         f = resolved.field
         get = resolved.getter
+        if f.type == "address" or (f.type == "textarea" and f.length > 255):  # describe: not filterable
+            raise soql_error(
+                "INVALID_FIELD",
+                self.text,
+                cond.path.pos,
+                f"field '{f.name}' can not be filtered in a query call",
+            )
         text = f.type in TEXT_TYPES
         op = cond.op
         if op in ("in", "not_in"):
@@ -701,8 +846,13 @@ class Compiler:
     def order(self, obj: SObjectType, items: Sequence[OrderItem]) -> list[tuple[Getter, bool, bool, bool]]:
         out = []
         for item in items:
+            if not isinstance(item.path, FieldPath):
+                raise soql_error(
+                    "MALFORMED_QUERY", self.text, getattr(item.path, "pos", None),
+                    "Ordering by a function needs an aggregate query (GROUP BY)",
+                )  # fmt: skip
             resolved = self.resolve(obj, item.path)
-            if resolved.field.type == "textarea":
+            if resolved.field.type in ("textarea", "address"):
                 raise soql_error(
                     "INVALID_FIELD", self.text, item.path.pos,
                     f"field '{resolved.field.name}' can not be sorted in a query call",
@@ -712,17 +862,35 @@ class Compiler:
 
     # -- whole query ----------------------------------------------------------------------------
     def compile(self, query: Query) -> CompiledQuery:
+        from crm_sandbox.salesforce.soql_aggregate import AggregateCompiler, is_aggregate_query
+
         obj = self.object(query.sobject, query.sobject_pos)
+        if query.security is not None and query.security.upper() not in _WITH_MODES:
+            raise soql_error("MALFORMED_QUERY", self.text, None, f"WITH {query.security} is not supported")
+        select = self.expand_fields(obj, query)
+        if is_aggregate_query(query):
+            if query.offset is not None and query.offset > 2000:
+                raise soql_error(
+                    "NUMBER_OUTSIDE_VALID_RANGE", self.text, None, "Maximum SOQL offset allowed is 2000"
+                )
+            plan, predicate = self.filter(obj, query, [])
+            aggregate = AggregateCompiler(self, obj, query).compile()
+            return CompiledQuery(
+                self.text, obj, [], predicate, plan, [], None, None, None, self.include_deleted,
+                aggregate=aggregate,
+            )  # fmt: skip
         columns: list[Column] = []
         count: CountItem | None = None
         plain: list[Resolved] = []
-        for item in query.select:
+        for item in select:
             if isinstance(item, FieldPath):
                 resolved = self.resolve(obj, item)
                 columns.append(Column("field", resolved=resolved))
                 plain.append(resolved)
+            elif isinstance(item, FuncCall | AliasedField):
+                columns.append(self.function_column(obj, item))
             elif isinstance(item, CountItem):
-                if count is not None or len(query.select) > 1:
+                if count is not None or len(select) > 1:
                     raise soql_error(
                         "MALFORMED_QUERY", self.text, query.sobject_pos,
                         "COUNT() can only be used alone in the SELECT list",
@@ -736,11 +904,85 @@ class Compiler:
             raise soql_error(
                 "NUMBER_OUTSIDE_VALID_RANGE", self.text, None, "Maximum SOQL offset allowed is 2000"
             )
+        order_items = list(query.order)
+        plan, predicate = self.filter(obj, query, order_items)
+        order = [] if plan.ordered_by_index else self.order(obj, order_items)
+        if plan.ordered_by_index:
+            self.order(obj, order_items)  # validation only
+        return CompiledQuery(
+            self.text, obj, columns, predicate, plan, order, query.limit, query.offset, count,
+            self.include_deleted, plain,
+        )  # fmt: skip
+
+    def expand_fields(self, obj: SObjectType, query: Query) -> list[Any]:
+        """The SELECT list with ``FIELDS(STANDARD|CUSTOM|ALL)`` spelled out.
+
+        FIELDS(CUSTOM) and FIELDS(ALL) need ``LIMIT`` of at most 200 (SOQL reference, "FIELDS()").
+        """
+        out: list[Any] = []
+        for item in query.select:
+            if not (isinstance(item, FuncCall) and item.name == "FIELDS"):
+                out.append(item)
+                continue
+            arg = (
+                item.args[0].text.upper()
+                if len(item.args) == 1 and isinstance(item.args[0], FieldPath)
+                else ""
+            )
+            if arg not in ("STANDARD", "CUSTOM", "ALL"):
+                raise soql_error(
+                    "MALFORMED_QUERY", self.text, item.pos, "FIELDS takes STANDARD, CUSTOM or ALL"
+                )
+            if arg != "STANDARD" and (query.limit is None or query.limit > 200):
+                raise soql_error(
+                    "MALFORMED_QUERY", self.text, item.pos,
+                    "The SOQL FIELDS function must have a LIMIT of at most 200",
+                )  # fmt: skip
+            for f in obj.fields.values():
+                custom = f.custom or f.name.endswith("__c")
+                if arg == "ALL" or custom == (arg == "CUSTOM"):
+                    out.append(FieldPath((f.name,), item.pos))
+        return out
+
+    def function_column(self, obj: SObjectType, item: FuncCall | AliasedField) -> Column:
+        """``toLabel(field)`` and ``FORMAT(field)``; other functions need an aggregate query."""
+        from crm_sandbox.salesforce.soql_functions import formatter, label_of
+
+        if isinstance(item, AliasedField):
+            raise soql_error(
+                "MALFORMED_QUERY", self.text, item.path.pos,
+                f"Aliases are only allowed in aggregate queries: {item.path.text} {item.alias}",
+            )  # fmt: skip
+        if (
+            item.name not in ("TOLABEL", "FORMAT")
+            or len(item.args) != 1
+            or not isinstance(item.args[0], FieldPath)
+        ):
+            raise soql_error(
+                "MALFORMED_QUERY", self.text, item.pos,
+                f"{item.name} is not supported in the SELECT list of a query without GROUP BY",
+            )  # fmt: skip
+        resolved = self.resolve(obj, item.args[0])
+        if item.name == "TOLABEL":
+            if (
+                resolved.field.type not in ("picklist", "multipicklist")
+                and resolved.field.name != "RecordTypeId"
+            ):
+                raise soql_error(
+                    "INVALID_FIELD", self.text, item.pos,
+                    f"toLabel() can only be used on picklist fields: {resolved.field.name}",
+                )  # fmt: skip
+            return Column("func", resolved=resolved, transform=label_of(self.store, resolved.field))
+        return Column("func", resolved=resolved, transform=formatter(resolved.field))
+
+    def filter(
+        self, obj: SObjectType, query: Query, order_items: list[OrderItem]
+    ) -> tuple[Plan, Predicate | None]:
+        """The candidate plan and residual predicate of the WHERE clause."""
         conjuncts: list[Any] = []
         if query.where is not None:
             where = query.where
             conjuncts = list(where.items) if isinstance(where, BoolOp) and where.op == "and" else [where]
-        order_items = list(query.order)
         plan, consumed = self.plan(obj, conjuncts, order_items)
         remaining = [c for i, c in enumerate(conjuncts) if i not in consumed]
         predicates = [self.predicate(obj, c) for c in remaining]
@@ -754,13 +996,7 @@ class Compiler:
             predicate = predicates[0]
         else:
             predicate = lambda rec: all(p(rec) for p in predicates)  # noqa: E731
-        order = [] if plan.ordered_by_index else self.order(obj, order_items)
-        if plan.ordered_by_index:
-            self.order(obj, order_items)  # validation only
-        return CompiledQuery(
-            self.text, obj, columns, predicate, plan, order, query.limit, query.offset, count,
-            self.include_deleted, plain,
-        )  # fmt: skip
+        return plan, predicate
 
     def child(self, parent: SObjectType, item: ChildQuery) -> CompiledChild:
         rel = parent.child_relationship(item.relationship)
@@ -787,7 +1023,11 @@ class Compiler:
         best: tuple[int, set[str]] | None = None
         ranges: dict[str, list[tuple[int, str, Any]]] = {}
         for i, cond in enumerate(conjuncts):
-            if not isinstance(cond, Condition) or len(cond.path.parts) != 1:
+            if (
+                not isinstance(cond, Condition)
+                or not isinstance(cond.path, FieldPath)
+                or len(cond.path.parts) != 1
+            ):
                 continue
             f = obj.field(cond.path.parts[0])
             if f is None:
@@ -855,7 +1095,7 @@ class Compiler:
         if not order or len(order) > 2:
             return None
         first = order[0]
-        if len(first.path.parts) != 1:
+        if not all(isinstance(item.path, FieldPath) for item in order) or len(first.path.parts) != 1:
             return None
         f = obj.field(first.path.parts[0])
         if f is None or f.name not in SORTED_INDEX_FIELDS:
@@ -977,6 +1217,9 @@ def execute(store: Store, text: str, *, include_deleted: bool = False) -> QueryR
     compiled = compile_query(store, text, include_deleted=include_deleted)
     table = store.tables[compiled.obj.name]
     ids = candidate_ids(table, compiled)
+    if compiled.aggregate is not None:
+        rows = compiled.aggregate.run(table.records, ids)
+        return QueryResult(compiled, [], len(rows), aggregate=rows)
     if compiled.order:
         ids = sort_ids(table, ids, compiled.order)
     if compiled.offset:
@@ -1052,6 +1295,8 @@ def render_record(store: Store, compiled: CompiledQuery, rec: Record, version: s
     for column in compiled.columns:
         if column.kind == "field" and column.resolved is not None:
             _place(store, out, rec, column.resolved, version)
+        elif column.kind == "func" and column.resolved is not None and column.transform is not None:
+            _place(store, out, rec, column.resolved, version, transform=column.transform)
         elif column.child is not None:
             out[column.child.name] = render_children(
                 store, column.child, rec, version, compiled.include_deleted
@@ -1059,9 +1304,18 @@ def render_record(store: Store, compiled: CompiledQuery, rec: Record, version: s
     return out
 
 
-def _place(store: Store, out: dict[str, Any], rec: Record, resolved: Resolved, version: str) -> None:
+def _place(
+    store: Store,
+    out: dict[str, Any],
+    rec: Record,
+    resolved: Resolved,
+    version: str,
+    *,
+    transform: Callable[[Record, Any], Any] | None = None,
+) -> None:
     if not resolved.hops:
-        out[resolved.field.name] = rec.get(resolved.field.name)
+        value = rec.get(resolved.field.name)
+        out[resolved.field.name] = transform(rec, value) if transform else value
         return
     target: dict[str, Any] = out
     current: Record | None = rec
@@ -1084,7 +1338,8 @@ def _place(store: Store, out: dict[str, Any], rec: Record, resolved: Resolved, v
             target[rel] = slot
         target = slot
         current = parent
-    target[resolved.field.name] = current.get(resolved.field.name) if current is not None else None
+    value = current.get(resolved.field.name) if current is not None else None
+    target[resolved.field.name] = transform(current, value) if transform and current is not None else value
 
 
 def render_children(

@@ -55,6 +55,7 @@ from crm_sandbox.salesforce.schema import (
     HUBSPOT_ID_OBJECTS,
     Field,
     SObjectType,
+    address_value,
     build_schema,
     coerce_value,
     now_stored,
@@ -395,6 +396,9 @@ class Store:
         self.rule_targets: dict[str, str] = {}
         #: Undo log of the open all-or-none transaction: (object, id, record before or None).
         self.journal: list[tuple[str, str, Record | None]] | None = None
+        #: Journal lengths where nested transactions began (a composite request holding
+        #: allOrNone collections): rollback undoes back to the innermost one.
+        self.savepoints: list[int] = []
         self.load()
 
     # -- loading ---------------------------------------------------------------------------------
@@ -471,6 +475,7 @@ class Store:
                     raise ValueError(f"scenario {name} Id {raw_id} appears twice")
                 explicit.add(rid)
         computed_name = name in COMPUTED_NAME_OBJECTS
+        addresses = [f.name for f in obj.fields.values() if f.type == "address"]
         records = table.records
         for row in rows:
             rec = template.copy()
@@ -493,6 +498,8 @@ class Store:
             rec["SystemModstamp"] = rec["SystemModstamp"] or modified
             if computed_name:
                 rec["Name"] = _full_name(rec)
+            for compound in addresses:
+                rec[compound] = address_value(rec, compound)
             if rec["IsDeleted"]:
                 table.deleted.add(rid)
             records[rid] = rec
@@ -858,15 +865,29 @@ class Store:
 
     # -- all-or-none transactions -----------------------------------------------------------------
     def begin(self) -> None:
-        """Start journaling writes so :meth:`rollback` can undo them (``allOrNone`` requests)."""
-        self.journal = []
+        """Start journaling writes so :meth:`rollback` can undo them (``allOrNone`` requests).
+
+        Transactions nest: an all-or-none composite request may hold all-or-none collections.
+        """
+        if self.journal is None:
+            self.journal = []
+        self.savepoints.append(len(self.journal))
 
     def commit(self) -> None:
-        self.journal = None
+        """End the innermost transaction, keeping its writes (undoable by an outer rollback)."""
+        if self.savepoints:
+            self.savepoints.pop()
+        if not self.savepoints:
+            self.journal = None
 
     def rollback(self) -> None:
-        """Undo every write since :meth:`begin`, newest first."""
-        journal, self.journal = self.journal or [], None
+        """Undo every write since the innermost :meth:`begin`, newest first."""
+        mark = self.savepoints.pop() if self.savepoints else 0
+        full = self.journal or []
+        journal = full[mark:]
+        del full[mark:]
+        if not self.savepoints:
+            self.journal = None
         for obj_name, rid, before in reversed(journal):
             table = self.tables[obj_name]
             current = table.records.get(rid)
@@ -914,6 +935,9 @@ class Store:
             )
         if obj.name in COMPUTED_NAME_OBJECTS:
             rec["Name"] = _full_name(rec)
+        for f in obj.fields.values():
+            if f.type == "address":
+                rec[f.name] = address_value(rec, f.name)
         self._validate(obj, rec, current, values)
 
     def _assign_lead(self, rec: Record, ctx: WriteContext, *, creating: bool) -> None:

@@ -20,20 +20,12 @@ fails while any chunk is undone. The hourly sync's watermarks are never moved.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pendulum
 from airflow.sdk import Param, dag, task
 from crm_sync.backfill.taskgroup import chunk_group
-
-DEFAULT_ARGS: dict[str, Any] = {
-    "owner": "data-platform",
-    "retries": 2,
-    "retry_delay": timedelta(minutes=1),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": timedelta(minutes=10),
-}
+from crm_sync.dag_defaults import DEFAULT_ARGS
 
 
 @dag(

@@ -17,21 +17,13 @@ backfill) so that no two tasks overrun a CRM's rate limits together.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pendulum
 from airflow.sdk import Param, dag, task, task_group
 from crm_sync.assets import CRM_SYNC_LOAD
 from crm_sync.catalog import HUBSPOT_STREAMS, SALESFORCE_STREAMS
-
-DEFAULT_ARGS: dict[str, Any] = {
-    "owner": "data-platform",
-    "retries": 2,
-    "retry_delay": timedelta(minutes=1),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": timedelta(minutes=10),
-}
+from crm_sync.dag_defaults import DEFAULT_ARGS
 
 
 @dag(

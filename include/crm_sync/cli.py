@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TextIO
 
@@ -160,50 +161,88 @@ QUARANTINE_COLUMNS: tuple[str, ...] = (
 )
 
 
-def _cmd_quarantine(args: argparse.Namespace, out: TextIO) -> int:
-    from crm_sync import staging
+@dataclass(frozen=True)
+class EntryListing:
+    """How one kept-back table (quarantine, dead letters) is listed: the same shape for both."""
 
-    engine = _staging_engine(args.conn_id)
-    entries = staging.read_frame(engine, "quarantine")
+    title: str
+    sort: tuple[str, ...]
+    jsonl_columns: tuple[str, ...]
+    json_column: str
+    table_columns: tuple[str, ...]
+    text_column: str
+
+
+QUARANTINE_LISTING = EntryListing(
+    "quarantine",
+    ("stage", "system", "object", "record_id", "rule"),
+    QUARANTINE_COLUMNS,
+    "payload",
+    ("stage", "system", "object", "record_id", "rule", "attempts", "reason"),
+    "reason",
+)
+DEAD_LETTER_LISTING = EntryListing(
+    "dead letters",
+    ("target", "object", "record_key"),
+    (
+        "target",
+        "object",
+        "record_key",
+        "action",
+        "source_id",
+        "target_id",
+        "error_code",
+        "message",
+        "attempts",
+        "first_seen_at",
+        "last_seen_at",
+        "last_run_id",
+        "resolved_at",
+    ),
+    "fields",
+    ("target", "object", "record_key", "error_code", "attempts", "message"),
+    "message",
+)
+
+
+def _write_entries(
+    entries: pd.DataFrame, listing: EntryListing, args: argparse.Namespace, out: TextIO
+) -> int:
+    """Open (or, with ``--all``, every) entry as JSON lines or an aligned table."""
     if not args.all:
         entries = entries[entries["resolved_at"].isna()]
-    if args.stage:
-        entries = entries[entries["stage"] == args.stage]
-    entries = entries.sort_values(["stage", "system", "object", "record_id", "rule"])
+    entries = entries.sort_values(list(listing.sort))
     if args.format == "jsonl":
-        for record in entries[[*QUARANTINE_COLUMNS, "payload"]].to_dict("records"):
+        for record in entries[[*listing.jsonl_columns, listing.json_column]].to_dict("records"):
             row = {k: _plain(v) for k, v in record.items()}
-            row["payload"] = json.loads(row["payload"]) if row["payload"] else None
+            raw = row[listing.json_column]
+            row[listing.json_column] = json.loads(raw) if raw else None
             out.write(json.dumps(row, default=_json_default) + "\n")
         return 0
     state = "entries" if args.all else "open entries"
-    out.write(f"quarantine: {len(entries)} {state}\n\n")
+    out.write(f"{listing.title}: {len(entries)} {state}\n\n")
     if entries.empty:
         return 0
-    columns = ["stage", "system", "object", "record_id", "rule", "attempts", "reason"]
+    columns = list(listing.table_columns)
     rows = [
-        [*(str(rec[c]) for c in columns[:5]), int(rec["attempts"]), str(rec["reason"] or "")]
+        [
+            *(str(rec[c]) for c in columns[:-2]),
+            int(rec["attempts"]),
+            _clip(str(rec[listing.text_column] or "")),
+        ]
         for rec in entries[columns].to_dict("records")
     ]
     out.write(_format_rows(columns, rows))
     return 0
 
 
-DEAD_LETTER_COLUMNS: tuple[str, ...] = (
-    "target",
-    "object",
-    "record_key",
-    "action",
-    "source_id",
-    "target_id",
-    "error_code",
-    "message",
-    "attempts",
-    "first_seen_at",
-    "last_seen_at",
-    "last_run_id",
-    "resolved_at",
-)
+def _cmd_quarantine(args: argparse.Namespace, out: TextIO) -> int:
+    from crm_sync import staging
+
+    entries = staging.read_frame(_staging_engine(args.conn_id), "quarantine")
+    if args.stage:
+        entries = entries[entries["stage"] == args.stage]
+    return _write_entries(entries, QUARANTINE_LISTING, args, out)
 
 
 def _cmd_dead_letters(args: argparse.Namespace, out: TextIO) -> int:
@@ -216,28 +255,9 @@ def _cmd_dead_letters(args: argparse.Namespace, out: TextIO) -> int:
         out.write(f"dead letters: {released} open entries get new attempts from the next run\n")
         return 0
     entries = staging.read_frame(engine, "dead_letter")
-    if not args.all:
-        entries = entries[entries["resolved_at"].isna()]
     if args.target:
         entries = entries[entries["target"] == args.target]
-    entries = entries.sort_values(["target", "object", "record_key"])
-    if args.format == "jsonl":
-        for record in entries[[*DEAD_LETTER_COLUMNS, "fields"]].to_dict("records"):
-            row = {k: _plain(v) for k, v in record.items()}
-            row["fields"] = json.loads(row["fields"]) if row["fields"] else {}
-            out.write(json.dumps(row, default=_json_default) + "\n")
-        return 0
-    state = "entries" if args.all else "open entries"
-    out.write(f"dead letters: {len(entries)} {state}\n\n")
-    if entries.empty:
-        return 0
-    columns = ["target", "object", "record_key", "error_code", "attempts", "message"]
-    rows = [
-        [*(str(rec[c]) for c in columns[:4]), int(rec["attempts"]), _clip(str(rec["message"] or ""))]
-        for rec in entries[columns].to_dict("records")
-    ]
-    out.write(_format_rows(columns, rows))
-    return 0
+    return _write_entries(entries, DEAD_LETTER_LISTING, args, out)
 
 
 def _clip(text: str, width: int = 120) -> str:

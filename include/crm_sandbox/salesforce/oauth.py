@@ -8,14 +8,14 @@ the sandbox, with the token they get back accepted by the REST API.
 
 Shapes follow Salesforce's documentation (developer.salesforce.com "OAuth 2.0 Username-Password
 Flow", "OAuth 2.0 JWT Bearer Flow for Server-to-Server Integration", "OAuth 2.0 Refresh Token
-Flow", "OAuth 2.0 Client Credentials Flow"; help.salesforce.com "OAuth 2.0 Authorization Errors",
-remoteaccess_oauth_flow_errors.htm):
+Flow", "OAuth 2.0 Client Credentials Flow", "OAuth 2.0 Web Server Flow"; help.salesforce.com
+"OAuth 2.0 Authorization Errors", remoteaccess_oauth_flow_errors.htm):
 
 * success (200): ``access_token``, ``instance_url``, ``id`` (identity URL
-  ``/id/<org id>/<user id>``), ``token_type`` ``Bearer``; the password, refresh-token and
-  client-credentials flows also send ``issued_at`` (ms since the epoch, as a string) and
-  ``signature`` (Base64 HMAC-SHA256 of ``id + issued_at`` keyed by the client secret); the JWT,
-  refresh-token and client-credentials flows send ``scope``;
+  ``/id/<org id>/<user id>``), ``token_type`` ``Bearer``; the web server flow
+  (``authorization_code``, each code once) also a ``refresh_token``; all but the JWT flow also
+  send ``issued_at`` (ms since the epoch, as a string) and ``signature`` (Base64 HMAC-SHA256 of
+  ``id + issued_at`` keyed by the client secret); all but the password flow send ``scope``;
 * errors (400): ``{"error", "error_description"}`` with ``unsupported_grant_type`` /
   ``grant type not supported``, ``invalid_client_id`` / ``client identifier invalid``,
   ``invalid_grant`` / ``authentication failure`` (also ``invalid assertion``, ``expired access/
@@ -25,7 +25,8 @@ remoteaccess_oauth_flow_errors.htm):
 
 Credentials: any are accepted (a login names the scenario's first active user when its username is
 unknown), unless the scenario lists ``"tokens"``: the org is then locked down, a login must name an
-active ``User`` of the scenario by ``Username``, and a refresh token must be one of ``"tokens"``.
+active ``User`` of the scenario by ``Username``, and a refresh token must be one of ``"tokens"``
+or one the web server flow issued.
 Passwords and JWT signatures are not verified (the sandbox has no connected app certificate);
 the JWT's claims are (``iss``, ``sub``, ``aud``, ``exp``). Issued access tokens are accepted by
 the REST API of the same emulator, locked down or not, until the server stops.
@@ -83,6 +84,8 @@ class Logins:
     locked: bool
     refresh_tokens: frozenset[str] = frozenset()
     issued: dict[str, str] = field(default_factory=dict)  # access token -> user id
+    refreshable: set[str] = field(default_factory=set)  # refresh tokens issued by the web server flow
+    used_codes: set[str] = field(default_factory=set)
 
     def accepts(self, token: str) -> bool:
         return token in self.issued
@@ -113,7 +116,7 @@ class Logins:
         secret = form.get("client_secret") or (basic[1] if basic else "")
         if grant_type == JWT_BEARER:
             return self._jwt(form.get("assertion", "")), secret, "jwt"
-        if grant_type not in ("password", "refresh_token", "client_credentials"):
+        if grant_type not in ("password", "refresh_token", "client_credentials", "authorization_code"):
             raise OAuthError("unsupported_grant_type", "grant type not supported")
         if not client_id:
             raise OAuthError("invalid_client_id", "client identifier invalid")
@@ -121,9 +124,18 @@ class Logins:
             if not form.get("password"):
                 raise OAuthError("invalid_grant", "authentication failure")
             return self.user(form.get("username")), secret, grant_type
+        if grant_type == "authorization_code":  # the web server flow; a code works once
+            code = form.get("code", "")
+            if not code or code in self.used_codes:
+                raise OAuthError("invalid_grant", "invalid authorization code")
+            if not form.get("redirect_uri"):
+                raise OAuthError("redirect_uri_mismatch", "redirect_uri must match configuration")
+            self.used_codes.add(code)
+            return self.session_user(), secret, grant_type
         if grant_type == "refresh_token":
             token = form.get("refresh_token", "")
-            if not token or (self.locked and token not in self.refresh_tokens):
+            known = token in self.refresh_tokens or token in self.refreshable
+            if not token or (self.locked and not known):
                 raise OAuthError("invalid_grant", "expired access/refresh token")
             return self.session_user(), secret, grant_type
         if not secret:  # client credentials: the connected app's run-as user
@@ -191,8 +203,12 @@ class LoginRoutes:
         base = f"{request.url.scheme}://{request.url.netloc}"
         identity = f"{base}/id/{ORG_ID}/{user['Id']}"
         body: dict[str, Any] = {"access_token": self.logins.issue(user)}
-        if flow in ("jwt", "refresh_token", "client_credentials"):
-            body["scope"] = "api"
+        if flow == "authorization_code":
+            refresh = f"5Aep8{secrets.token_urlsafe(40)}"
+            self.logins.refreshable.add(refresh)
+            body["refresh_token"] = refresh
+        if flow in ("jwt", "refresh_token", "client_credentials", "authorization_code"):
+            body["scope"] = "api refresh_token" if flow == "authorization_code" else "api"
         body.update({"instance_url": base, "id": identity, "token_type": "Bearer"})
         if flow != "jwt":
             issued_at = str(int(time.time() * 1000))

@@ -14,8 +14,9 @@ before any load (write-audit-publish):
   after a staged Opportunity record type, or ``Salesforce - Standard pipeline`` (DEAL-2);
 * ``plan_enum_mapped``: every enumeration value written has a counterpart on the target: deal
   stage (the stage map), owner (``hubspot_owner_id`` / ``OwnerId``), lifecycle stage, Salesforce
-  ``StageName`` and ``RecordTypeId``. Enumerations whose options staging does not hold
-  (``dealtype``, ``Industry``) are not checked here.
+  ``StageName`` and ``RecordTypeId``, and every picklist / enumeration whose options extraction
+  staged (``picklist_options``: ``Type``, ``dealtype``, ``Industry``, ...), where any option the
+  target CRM knows counts.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ class PlanReferences:
     sf_user_ids: frozenset[str] = field(default_factory=frozenset)
     sf_stage_names: frozenset[str] = field(default_factory=frozenset)
     record_type_ids: frozenset[str] = field(default_factory=frozenset)
+    #: (system, object) -> field -> option values the target CRM knows (``picklist_options``).
+    options: Mapping[tuple[str, str], Mapping[str, frozenset[str]]] = field(default_factory=dict)
 
 
 def _texts(values: pd.Series) -> frozenset[str]:
@@ -115,7 +118,18 @@ def plan_references(frames: Mapping[str, pd.DataFrame], plan: pd.DataFrame) -> P
         record_type_ids=_texts(
             column(record_types[rt_live] if not record_types.empty else record_types, "Id")
         ),
+        options=_options(get("picklist_options")),
     )
+
+
+def _options(frame: pd.DataFrame) -> dict[tuple[str, str], dict[str, frozenset[str]]]:
+    """Staged picklist options by (system, object) and field."""
+    out: dict[tuple[str, str], dict[str, frozenset[str]]] = {}
+    if frame.empty:
+        return out
+    for (system, obj, name), values in frame.groupby(["system", "object", "field"], sort=False)["value"]:
+        out.setdefault((str(system), str(obj)), {})[str(name)] = frozenset(as_text(values).dropna().tolist())
+    return out
 
 
 def plan_suite(refs: PlanReferences) -> tuple[Check, ...]:
@@ -177,7 +191,7 @@ def prepare_plan(plan: pd.DataFrame, refs: PlanReferences) -> pd.DataFrame:
     out["pipeline_label"] = _at(len(plan), is_pipeline, lambda i: (fields[i] or {}).get("label"))
     has_fields = np.fromiter((bool(f) for f in fields), dtype=bool, count=len(fields))
     enums = np.isin(action, ["create", "update", "link"]) & has_fields
-    out["enum_problem"] = _at(len(plan), enums, lambda i: _enum_problem(target[i], fields[i], refs))
+    out["enum_problem"] = _at(len(plan), enums, lambda i: _enum_problem(target[i], obj[i], fields[i], refs))
     return out
 
 
@@ -218,7 +232,7 @@ def _deal_pipeline(fields: Any, target_id: Any, refs: PlanReferences) -> str | N
     return None if pipeline is None else str(pipeline)
 
 
-def _enum_problem(target: str, fields: Mapping[str, Any], refs: PlanReferences) -> str | None:
+def _enum_problem(target: str, obj: str, fields: Mapping[str, Any], refs: PlanReferences) -> str | None:
     """The first enumeration value in ``fields`` without a counterpart, as ``field=value``."""
     if target == "hubspot":
         checks: tuple[tuple[str, frozenset[str]], ...] = (
@@ -239,4 +253,8 @@ def _enum_problem(target: str, fields: Mapping[str, Any], refs: PlanReferences) 
         text = str(value)
         if text not in allowed and not text.startswith(REF_PREFIX):
             return f"{name}={text}"
+    for name, allowed in refs.options.get((target, obj), {}).items():
+        value = fields.get(name)
+        if value is not None and value != "" and str(value) not in allowed:
+            return f"{name}={value}"
     return None

@@ -48,6 +48,7 @@ _REFERENCE_TABLES: tuple[str, ...] = (
     "sync_link",
     "rule_pipelines",
     "rule_pipeline_stages",
+    "picklist_options",
 )
 
 

@@ -190,3 +190,37 @@ def test_the_gate_trips_above_the_threshold_only_over_enough_rows(runner: GxRunn
     assert "hubspot contacts: 3 of 40 rows fail (7.5%)" in message
     assert "email_valid (expect_column_values_to_match_regex)" in message
     assert "'email': 'bad'" in message
+
+
+def test_picklist_values_must_be_options_the_target_crm_knows(runner: GxRunner) -> None:
+    world = staged_world()
+    world["picklist_options"] = frame(
+        [
+            {
+                "system": "hubspot",
+                "object": "deals",
+                "field": "dealtype",
+                "value": "newbusiness",
+                "active": True,
+            },
+            {
+                "system": "hubspot",
+                "object": "deals",
+                "field": "dealtype",
+                "value": "oldbusiness",
+                "active": False,
+            },
+            {"system": "salesforce", "object": "Opportunity", "field": "Type", "value": "New Customer"},
+        ]
+    )
+    rows = plan(
+        PlanRow("hubspot", "deals", "update", target_id="3001", fields={"dealtype": "newbusiness"}),
+        PlanRow("hubspot", "deals", "update", target_id="3001", fields={"dealtype": "oldbusiness"}),
+        PlanRow("hubspot", "deals", "update", target_id="3001", fields={"dealtype": "New Customer"}),
+        PlanRow("salesforce", "Opportunity", "update", target_id="006A", fields={"Type": "newbusiness"}),
+        PlanRow("salesforce", "Opportunity", "update", target_id="006A", fields={"Type": "New Customer"}),
+    )
+    result = _run(runner, world, rows)
+    assert sorted(result.plan_reasons) == [2, 3]
+    assert result.plan_reasons[2].endswith("dealtype=New Customer")
+    assert result.plan_reasons[3].endswith("Type=newbusiness")

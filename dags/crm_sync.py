@@ -24,6 +24,7 @@ from airflow.sdk import Param, dag, task, task_group
 from crm_sync.assets import CRM_SYNC_LOAD
 from crm_sync.catalog import HUBSPOT_STREAMS, SALESFORCE_STREAMS
 from crm_sync.dag_defaults import DEFAULT_ARGS
+from crm_sync.rules.stages import STAGES, upstream
 
 
 @dag(
@@ -90,6 +91,14 @@ def crm_sync() -> None:
             if stream.name != "pipeline_stages":
                 extract_hubspot_object.override(task_id=stream.name)(stream.name)
 
+    @task
+    def refresh_links(**context: Any) -> dict[str, Any]:
+        """Pairs named by the link fields both CRMs carry, stored before any rule reads links."""
+        from crm_sync.tasks import failfast
+        from crm_sync.tasks.extract import refresh_links as refresh
+
+        return {"new_links": failfast.run(refresh, context["run_id"])}
+
     def rule_task(name: str) -> Any:
         @task(task_id=name)
         def run_rule(**context: Any) -> dict[str, Any]:
@@ -130,6 +139,13 @@ def crm_sync() -> None:
 
         return commit(run_id=context["run_id"])
 
+    @task(trigger_rule="one_failed")
+    def record_failure(**context: Any) -> dict[str, Any]:
+        """A task failed: mark the run failed in sync_run (never left running)."""
+        from crm_sync.tasks.runs import record_failure as record
+
+        return record(context)
+
     @task(trigger_rule="none_failed")
     def finish_run(**context: Any) -> dict[str, Any]:
         """Record the run's outcome and log its plan summary and counts."""
@@ -139,22 +155,36 @@ def crm_sync() -> None:
 
     started = start_run()
     extracted = [extract_salesforce(), extract_hubspot()]
-    match_contacts = rule_task("match_contacts")
-    assign_owners = rule_task("assign_owners")
-    dedup_accounts = rule_task("dedup_accounts")
-    name_pipelines = rule_task("name_pipelines")
-    plan_deals = rule_task("plan_deals")
-    compute_rollups = rule_task("compute_rollups")
-    build_plan = rule_task("build_plan")
-
+    linked = refresh_links()
     started >> extracted
-    extracted >> match_contacts >> assign_owners >> dedup_accounts >> name_pipelines >> plan_deals
-    plan_deals >> compute_rollups >> build_plan
+    extracted >> linked
+    # Each rule task runs after the stages whose tables it reads (crm_sync.rules.stages).
+    rule_tasks = {name: rule_task(name) for name in STAGES}
+    for name, rule in rule_tasks.items():
+        needs = upstream(name)
+        if needs:
+            [rule_tasks[n] for n in needs] >> rule
+        else:
+            linked >> rule
+    build_plan = rule_tasks["build_plan"]
     finished = finish_run()
     loads = [load_task("salesforce"), load_task("hubspot")]
     validated = validate()
-    build_plan >> validated >> dry_run_gate() >> loads >> commit_run() >> finished
+    gate = dry_run_gate()
+    committed = commit_run()
+    build_plan >> validated >> gate >> loads >> committed >> finished
     validated >> finished
+    # Any failure marks the run failed in sync_run.
+    [
+        started,
+        *extracted,
+        linked,
+        *rule_tasks.values(),
+        validated,
+        gate,
+        *loads,
+        committed,
+    ] >> record_failure()
 
 
 crm_sync()

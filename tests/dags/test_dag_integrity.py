@@ -93,3 +93,26 @@ def test_parsing_dags_does_no_io_db_network_or_connection_lookup(tmp_path: Path)
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["events"] == [], f"DAG files did work at import: {result['events'][:10]}"
     assert any(result["modules"].values()), "no DAG objects found at module level"
+
+
+def test_rule_tasks_run_after_the_stages_whose_tables_they_read(dagbag: Any) -> None:
+    from crm_sync.rules.stages import STAGE_NEEDS, STAGE_OUTPUTS, STAGES
+
+    dag = dagbag.dags["crm_sync"]
+    for stage in STAGES:
+        before = dag.get_task(stage).get_flat_relative_ids(upstream=True)
+        producers = {s for s in STAGES if set(STAGE_NEEDS[stage]) & set(STAGE_OUTPUTS[s])}
+        assert producers <= before, f"{stage} may run before {producers - before}"
+        assert "refresh_links" in before
+    # independent stages are not serialised behind each other
+    assert "assign_owners" not in dag.get_task("match_contacts").get_flat_relative_ids(upstream=True)
+    assert "name_pipelines" not in dag.get_task("dedup_accounts").get_flat_relative_ids(upstream=True)
+
+
+def test_the_stage_graph_names_the_tables_the_rules_write() -> None:
+    from crm_sync.rules import pipeline
+    from crm_sync.rules.deal_contacts import PLANNED_ASSOCIATION_SNAPSHOT_TABLE
+    from crm_sync.rules.stages import STAGE_OUTPUTS
+
+    assert PLANNED_ASSOCIATION_SNAPSHOT_TABLE in STAGE_OUTPUTS["plan_deals"]
+    assert set(pipeline.TABLE_COLUMNS) <= {t for ts in STAGE_OUTPUTS.values() for t in ts}

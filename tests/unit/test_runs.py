@@ -68,3 +68,13 @@ def test_a_permanent_error_fails_the_task_without_retries(
     with pytest.raises(AirflowFailException, match=r"missing\.yaml") as raised:
         failfast.run(start_run, {"run_id": "r1", "params": {"dry_run": True}})
     assert isinstance(raised.value.__cause__, ConfigError)
+
+
+def test_a_failed_run_is_marked_failed(sqlite_staging: Path) -> None:
+    from crm_sync.tasks.runs import record_failure
+
+    start_run({"run_id": "r1", "dag_id": "crm_sync", "params": {"dry_run": False}})
+    assert record_failure({"run_id": "r1"})["status"] == "failed"
+    runs = staging.read_frame(staging.staging_engine(), "sync_run")
+    assert runs.loc[0, "status"] == "failed"
+    assert runs.loc[0, "finished_at"] is not None

@@ -53,67 +53,10 @@ from crm_sync.rules.normalize import as_bool, as_text, column
 from crm_sync.rules.pipelines import PIPELINE_COLUMNS, STAGE_COLUMNS
 from crm_sync.rules.pipelines import name_pipelines as pipeline_rules
 from crm_sync.rules.rollups import DIFFERENCE_COLUMNS, plan_rollups
+from crm_sync.rules.stages import STAGE_NEEDS, STAGE_OUTPUTS, STAGES
 from crm_sync.settings import SyncConfig
 
 Frames = dict[str, pd.DataFrame]
-
-STAGES: tuple[str, ...] = (
-    "match_contacts",
-    "assign_owners",
-    "dedup_accounts",
-    "name_pipelines",
-    "plan_deals",
-    "compute_rollups",
-    "build_plan",
-)
-
-#: Tables each stage returns (the lead persists them under these names, replacing old contents).
-STAGE_OUTPUTS: dict[str, tuple[str, ...]] = {
-    "match_contacts": ("rule_contact_pairs", "rule_contact_qualifies", "rule_plan_contacts"),
-    "assign_owners": ("rule_owner_hs", "rule_owner_sf", "rule_owner_meta", "rule_plan_owners"),
-    "dedup_accounts": (
-        "rule_account_groups",
-        "rule_possible_duplicates",
-        "rule_account_pairs",
-        "rule_plan_accounts",
-    ),
-    "name_pipelines": ("rule_pipelines", "rule_pipeline_stages", "rule_plan_pipelines"),
-    "plan_deals": (
-        "rule_deal_state",
-        "rule_deal_contacts",
-        "rule_cleared_links",
-        "rule_currency",
-        "rule_deal_snapshot",
-        "rule_deal_conflicts",
-        PLANNED_ASSOCIATION_SNAPSHOT_TABLE,
-        "rule_plan_deals",
-    ),
-    "compute_rollups": (
-        "rule_rollups",
-        "rule_rollup_differences",
-        "rule_currency_flags",
-        "rule_lifecycle",
-        "rule_plan_rollups",
-    ),
-    "build_plan": ("rule_snapshot", "rule_conflicts", "rule_plan"),
-}
-#: Tables of earlier stages each stage reads.
-STAGE_NEEDS: dict[str, tuple[str, ...]] = {
-    "match_contacts": (),
-    "assign_owners": (),
-    "dedup_accounts": ("rule_contact_pairs", "rule_contact_qualifies", *STAGE_OUTPUTS["assign_owners"]),
-    "name_pipelines": (),
-    "plan_deals": (
-        *STAGE_OUTPUTS["assign_owners"],
-        "rule_contact_pairs",
-        "rule_account_pairs",
-        "rule_pipelines",
-        "rule_pipeline_stages",
-    ),
-    "compute_rollups": ("rule_deal_state", "rule_deal_contacts", "rule_contact_pairs", "rule_account_pairs"),
-    # Everything: the rows of every stage, the pairs to merge, and the side tables it reports.
-    "build_plan": tuple(t for s in STAGES[:-1] for t in STAGE_OUTPUTS[s]),
-}
 
 #: Column contracts of the tables (``rule_plan_*`` tables have :data:`~crm_sync.plan.PLAN_COLUMNS`).
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {

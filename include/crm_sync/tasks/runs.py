@@ -82,3 +82,18 @@ def finish_run(
     }
     log.info("run %s %s: %s", run_id, status, totals)
     return {"run_id": run_id, "status": status, **totals}
+
+
+def record_failure(
+    context: Mapping[str, Any], *, staging_conn_id: str = staging.DEFAULT_CONN_ID
+) -> dict[str, Any]:
+    """Mark the run ``failed`` in ``sync_run`` (a task of it failed; nothing else is touched).
+
+    Its watermarks stay where they were, so the next run re-reads this interval; what the loads
+    wrote is in ``load_journal`` and the links, so nothing is written twice.
+    """
+    engine = staging.staging_engine(staging_conn_id)
+    run_id = str(context["run_id"])
+    staging.finish_run(engine, run_id, "failed")
+    log.error("run %s failed; the next run re-reads its interval", run_id)
+    return {"run_id": run_id, "status": "failed"}

@@ -226,3 +226,21 @@ def test_crm_sync_connection_with_a_refused_login_names_the_fix(
     use_connection(monkeypatch, locked.session, "mallory@example.com", password="pw", security_token="t")
     with pytest.raises(CrmConnectionError, match=r"could not log in .*INVALID_LOGIN"):
         salesforce_client()
+
+
+def test_crm_sync_connection_with_client_credentials(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connected app's client-credentials flow (``extra.domain`` is the org's My Domain)."""
+    conn = {
+        "conn_type": "salesforce",
+        "extra": {
+            "login_url": sandbox.url,
+            "consumer_key": "app",
+            "consumer_secret": "s",
+            "domain": "acme.my",
+        },
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_SALESFORCE_DEFAULT", json.dumps(conn))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(sandbox.ca_bundle))
+    client = salesforce_client()
+    assert client.auth_type == "client-credentials"
+    assert client.query("SELECT COUNT() FROM Opportunity")["totalSize"] == 3

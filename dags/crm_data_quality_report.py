@@ -16,10 +16,10 @@ from __future__ import annotations
 from typing import Any
 
 import pendulum
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task, task_group
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 from crm_sync.assets import CRM_SYNC_LOAD
-from crm_sync.catalog import HUBSPOT_STREAMS, SALESFORCE_STREAMS
 from crm_sync.dag_defaults import DEFAULT_ARGS
+from crm_sync.dag_tasks import extract_task_groups
 
 
 @dag(
@@ -37,36 +37,13 @@ from crm_sync.dag_defaults import DEFAULT_ARGS
 )
 def crm_data_quality_report() -> None:
     @task
-    def extract_salesforce_object(object_name: str, **context: Any) -> dict[str, Any]:
-        from crm_sync.tasks.extract import extract_salesforce
-
-        return extract_salesforce(object_name, run_id=context["run_id"])
-
-    @task
-    def extract_hubspot_object(object_name: str, **context: Any) -> dict[str, Any]:
-        from crm_sync.tasks.extract import extract_hubspot
-
-        return extract_hubspot(object_name, run_id=context["run_id"])
-
-    @task_group(group_id="extract_salesforce")
-    def extract_salesforce() -> None:
-        for stream in SALESFORCE_STREAMS:
-            extract_salesforce_object.override(task_id=stream.table.removeprefix("sf_"))(stream.name)
-
-    @task_group(group_id="extract_hubspot")
-    def extract_hubspot() -> None:
-        for stream in HUBSPOT_STREAMS:
-            if stream.name != "pipeline_stages":
-                extract_hubspot_object.override(task_id=stream.name)(stream.name)
-
-    @task
     def report(**context: Any) -> dict[str, Any]:
         """Compare linked pairs and write the report; its path and summary end the task log."""
         from crm_sync.tasks.report import build_report
 
         return build_report(context["run_id"], dag_id=context["dag"].dag_id)
 
-    [extract_salesforce(), extract_hubspot()] >> report()
+    extract_task_groups(bounded=False) >> report()
 
 
 crm_data_quality_report()

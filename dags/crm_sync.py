@@ -20,10 +20,10 @@ from __future__ import annotations
 from typing import Any
 
 import pendulum
-from airflow.sdk import Param, dag, task, task_group
+from airflow.sdk import Param, dag, task
 from crm_sync.assets import CRM_SYNC_LOAD
-from crm_sync.catalog import HUBSPOT_STREAMS, SALESFORCE_STREAMS
 from crm_sync.dag_defaults import DEFAULT_ARGS
+from crm_sync.dag_tasks import extract_task_groups
 from crm_sync.rules.stages import STAGES, upstream
 
 
@@ -53,43 +53,6 @@ def crm_sync() -> None:
         from crm_sync.tasks.runs import start_run as start
 
         return failfast.run(start, context)
-
-    @task
-    def extract_salesforce_object(object_name: str, **context: Any) -> dict[str, Any]:
-        from crm_sync.tasks import failfast
-        from crm_sync.tasks.extract import extract_salesforce
-
-        return failfast.run(
-            extract_salesforce,
-            object_name,
-            run_id=context["run_id"],
-            data_interval_end=context.get("data_interval_end"),
-        )
-
-    @task
-    def extract_hubspot_object(object_name: str, **context: Any) -> dict[str, Any]:
-        from crm_sync.tasks import failfast
-        from crm_sync.tasks.extract import extract_hubspot
-
-        return failfast.run(
-            extract_hubspot,
-            object_name,
-            run_id=context["run_id"],
-            data_interval_end=context.get("data_interval_end"),
-        )
-
-    @task_group(group_id="extract_salesforce")
-    def extract_salesforce() -> None:
-        for stream in SALESFORCE_STREAMS:
-            extract_salesforce_object.override(task_id=stream.table.removeprefix("sf_"))(stream.name)
-
-    @task_group(group_id="extract_hubspot")
-    def extract_hubspot() -> None:
-        # Pipeline stages are read with their pipelines; companies, contacts and deals also
-        # stage their associations.
-        for stream in HUBSPOT_STREAMS:
-            if stream.name != "pipeline_stages":
-                extract_hubspot_object.override(task_id=stream.name)(stream.name)
 
     @task
     def refresh_links(**context: Any) -> dict[str, Any]:
@@ -154,7 +117,7 @@ def crm_sync() -> None:
         return finish(context)
 
     started = start_run()
-    extracted = [extract_salesforce(), extract_hubspot()]
+    extracted = extract_task_groups(bounded=True)
     linked = refresh_links()
     started >> extracted
     extracted >> linked

@@ -18,8 +18,16 @@ from collections.abc import Callable
 from typing import Any
 
 from crm_sync import connections
-from crm_sync.mappings import MAPPING_PAIRS, SIDES, Side, describe_object, keyed_mappings, object_of, side_key
-from crm_sync.mappings import unknown_field_problem as _problem
+from crm_sync.mappings import (
+    MAPPING_PAIRS,
+    SIDES,
+    Side,
+    describe_object,
+    keyed_mappings,
+    object_of,
+    side_key,
+    unknown_field_problem,
+)
 from crm_sync.settings import ConfigError, SyncConfig
 
 #: The field names one side offers for one object: ``(side, object) -> names``.
@@ -69,9 +77,9 @@ def online_problems(config: SyncConfig, fields: FieldLister) -> list[str]:
             for side in SIDES:
                 name = mapping.salesforce if side == "salesforce" else mapping.hubspot
                 where = describe_object(group, side) + (
-                    " in this org (its describe)" if side == "salesforce" else " in this portal"
+                    " in this org" if side == "salesforce" else " in this portal"
                 )
-                problem = _problem(name, fields(side, object_of(group, side)), where)
+                problem = unknown_field_problem(name, fields(side, object_of(group, side)), where)
                 if problem:
                     problems.append(f"key '{side_key(key, side)}' {problem}")
     return problems

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from crm_sync.catalog import stream
 from crm_sync.cli import main
+from crm_sync.mapping_check import online_problems
 from crm_sync.mappings import BUILT_IN_MAPPINGS, MAPPING_PAIRS
 from crm_sync.rules.accounts import plan_accounts
 from crm_sync.rules.contacts import match_contacts
@@ -157,3 +158,18 @@ def test_con3_without_field_mappings_creates_a_contact_with_its_names_and_email(
         "lastname": "Lovelace",
         "email": "ada@acme.com",
     }
+
+
+def test_online_problems_name_built_in_mappings_too() -> None:
+    """A portal whose companies have no ``domain`` (an in-memory field list, not a CRM)."""
+
+    def fields(side: str, obj: str) -> set[str]:
+        names = set(stream(side, obj).field_names)  # type: ignore[arg-type]
+        return names - {"domain"} if obj == "companies" else names
+
+    raw = _default()
+    del raw["field_mappings"]
+    assert online_problems(parse_config(raw), fields) == [
+        "key 'built-in accounts mapping Website <-> domain (hubspot side)' is 'domain', "
+        "not a field of HubSpot companies in this portal"
+    ]

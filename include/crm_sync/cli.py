@@ -80,18 +80,33 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-config", help="validate a sync configuration file")
     check.add_argument("path", nargs="?", help="YAML file; default: $CRM_SYNC_CONFIG or the shipped default")
+    check.add_argument(
+        "--online",
+        action="store_true",
+        help="also check every mapped field against the org's describe and the portal's properties",
+    )
+    check.add_argument("--salesforce-conn-id", default="salesforce_default", help="Airflow connection")
+    check.add_argument("--hubspot-conn-id", default="hubspot_default", help="Airflow connection")
     check.set_defaults(handler=_cmd_check_config)
     return parser
 
 
 def _cmd_check_config(args: argparse.Namespace, out: TextIO) -> int:
+    """The config offline (keys, values, mapped fields in the catalog); ``--online`` also
+    checks the mapped fields against the CRMs behind the two connections."""
+    from crm_sync.connections import CrmConnectionError
     from crm_sync.settings import ConfigError, load_config
 
     try:
         config = load_config(args.path)
-    except ConfigError as exc:
+        if args.online:
+            from crm_sync.mapping_check import check_online, live_field_lister
+
+            check_online(config, live_field_lister(args.salesforce_conn_id, args.hubspot_conn_id))
+    except (ConfigError, CrmConnectionError) as exc:
         raise CliError(str(exc)) from exc
-    out.write(f"{config.source}: valid\n")
+    where = " (mapped fields checked against the org and the portal)" if args.online else ""
+    out.write(f"{config.source}: valid{where}\n")
     return 0
 
 

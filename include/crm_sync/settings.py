@@ -16,26 +16,44 @@ from typing import Any, Literal, cast
 
 import yaml
 
+from crm_sync.mappings import (
+    MAPPING_PAIRS,
+    MAPPING_RULES,
+    SIDES,
+    FieldMapping,
+    MappingRule,
+    Side,
+    catalog_problem,
+    effective_mappings,
+)
+
+#: Public names; the mapping types live in :mod:`crm_sync.mappings` and are re-exported here.
+__all__ = [
+    "ENV_VAR",
+    "MAPPING_PAIRS",
+    "MAPPING_RULES",
+    "OPERATORS",
+    "ConfigError",
+    "DefaultObject",
+    "ExtractSettings",
+    "FieldMapping",
+    "InclusionCondition",
+    "MappingRule",
+    "ObjectKind",
+    "Operator",
+    "QualitySettings",
+    "SyncConfig",
+    "config_path",
+    "default_config_path",
+    "load_config",
+    "parse_config",
+]
+
 DefaultObject = Literal["Lead", "Contact"]
 Operator = Literal["eq", "neq", "in", "known", "not_known"]
-MappingRule = Literal["two_way", "prefer_salesforce", "always_salesforce", "hubspot_to_salesforce", "none"]
 ObjectKind = Literal["accounts", "contacts", "opportunities"]
 
 OPERATORS: tuple[str, ...] = ("eq", "neq", "in", "known", "not_known")
-MAPPING_RULES: tuple[str, ...] = (
-    "two_way",
-    "prefer_salesforce",
-    "always_salesforce",
-    "hubspot_to_salesforce",
-    "none",
-)
-#: Mapping groups: which Salesforce object pairs with which HubSpot object.
-MAPPING_PAIRS: dict[str, tuple[str, str]] = {
-    "accounts": ("Account", "companies"),
-    "contacts": ("Contact", "contacts"),
-    "leads": ("Lead", "contacts"),
-    "opportunities": ("Opportunity", "deals"),
-}
 ENV_VAR = "CRM_SYNC_CONFIG"
 
 
@@ -50,20 +68,6 @@ class InclusionCondition:
     property: str
     operator: Operator
     value: Any = None
-
-
-@dataclass(frozen=True)
-class FieldMapping:
-    """SYNC-2: one mapped field of an object pair and the rule that decides its direction.
-
-    ``values`` (picklist <-> enumeration pairs only): Salesforce value -> HubSpot value
-    overrides of the value map, which otherwise matches by label or value, case-insensitively.
-    """
-
-    salesforce: str
-    hubspot: str
-    rule: MappingRule
-    values: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,8 @@ class SyncConfig:
         return self.sync_enabled_at[kind]
 
     def mappings(self, group: str) -> tuple[FieldMapping, ...]:
-        return self.field_mappings.get(group, ())
+        """SYNC-2: the group's built-in mappings with ``field_mappings`` added or overriding."""
+        return effective_mappings(group, self.field_mappings.get(group, ()))
 
 
 def default_config_path() -> Path:
@@ -186,7 +191,7 @@ def parse_config(raw: Any, *, source: str = "<memory>") -> SyncConfig:
     for group, entries in mappings_raw.items():
         items = v.sequence(entries, f"field_mappings.{group}")
         mappings[group] = tuple(
-            _mapping(v, item, f"field_mappings.{group}[{i}]") for i, item in enumerate(items)
+            _mapping(v, item, group, f"field_mappings.{group}[{i}]") for i, item in enumerate(items)
         )
 
     extract_raw = v.mapping(doc.get("extract", {}), "extract")
@@ -243,7 +248,8 @@ def _condition(v: _Validator, raw: Any, key: str) -> InclusionCondition:
     return InclusionCondition(property=prop, operator=cast(Operator, op), value=value)
 
 
-def _mapping(v: _Validator, raw: Any, key: str) -> FieldMapping:
+def _mapping(v: _Validator, raw: Any, group: str, key: str) -> FieldMapping:
+    """One ``field_mappings`` entry; both fields must be ones crm-sync extracts (the catalog)."""
     item = v.mapping(raw, key)
     v.no_unknown(item, {"salesforce", "hubspot", "rule", "values"}, f"{key}.")
     rule = item.get("rule")
@@ -252,9 +258,14 @@ def _mapping(v: _Validator, raw: Any, key: str) -> FieldMapping:
     values = v.mapping(item.get("values") or {}, f"{key}.values")
     for sf_value, hs_value in values.items():
         v.string(hs_value, f"{key}.values.{sf_value}")
+    names: dict[Side, str] = {side: v.string(item.get(side), f"{key}.{side}") for side in SIDES}
+    for side, name in names.items():
+        problem = catalog_problem(group, side, name)
+        if problem:
+            v.fail(f"{key}.{side}", problem)
     return FieldMapping(
-        salesforce=v.string(item.get("salesforce"), f"{key}.salesforce"),
-        hubspot=v.string(item.get("hubspot"), f"{key}.hubspot"),
+        salesforce=names["salesforce"],
+        hubspot=names["hubspot"],
         rule=cast(MappingRule, rule),
         values=tuple((str(k), str(val)) for k, val in values.items()),
     )

@@ -34,6 +34,19 @@ def test_invalid_config_fails_the_first_task_naming_the_key(
     assert not sqlite_staging.exists(), "nothing may be written before the config is valid"
 
 
+def test_a_misspelled_mapped_field_fails_the_first_task_naming_the_key(
+    sqlite_staging: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = yaml.safe_load(default_config_path().read_text())
+    raw["field_mappings"]["contacts"][0]["hubspot"] = "fristname"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    monkeypatch.setenv("CRM_SYNC_CONFIG", str(bad))
+    with pytest.raises(ConfigError, match=r"field_mappings\.contacts\[0\]\.hubspot' is 'fristname'"):
+        start_run({"run_id": "r1", "params": {"dry_run": True}})
+    assert not sqlite_staging.exists(), "nothing may be written before the config is valid"
+
+
 def test_a_run_is_registered_and_finished_for_crm_sync_plan(sqlite_staging: Path) -> None:
     started = start_run({"run_id": "r1", "dag_id": "crm_sync", "params": {"dry_run": True}})
     assert started["dry_run"] is True

@@ -120,6 +120,12 @@ def test_multi_year_backfill_creates_every_deal_pipeline_and_association_once(
         role = salesforce_one(sf, "OpportunityContactRole", ["ContactId"], f"OpportunityId = '{opp['Id']}'")
         contact = salesforce_one(sf, "Contact", ["HubSpot_Id__c"], f"Id = '{role['ContactId']}'")
         assert hubspot_associations(hs, "deals", deal["id"], "contacts") == {contact["HubSpot_Id__c"]}
+    # HubSpot's rollups over the backfilled associations: each company counts its Account's deals.
+    per_account = Counter(
+        o["AccountId"] for o in salesforce_rows(sf, "Opportunity", ["AccountId"]) if o["Id"] in deals
+    )
+    rollups = hubspot_rows(hs, "companies", ["salesforceaccountid", "num_associated_deals"])
+    assert {c["salesforceaccountid"]: int(c["num_associated_deals"]) for c in rollups} == dict(per_account)
     assert _hourly_watermarks(engine) == hourly  # the hourly sync's watermarks never moved
 
 

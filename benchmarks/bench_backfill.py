@@ -17,7 +17,9 @@ Columns:
   depends on N, not on the number of chunks (each chunk's rule stages hold the staged state,
   which grows with the records imported so far): 10k in 3 chunks peaked at 508 MiB, in 9 chunks
   at 527 MiB. Wall time, by contrast, grows with the chunks for the same reason (3 chunks: 153 s;
-  9 chunks: 416 s), so prefer few, large chunks;
+  9 chunks: 416 s), so prefer few, large chunks. 100k in 3 chunks (2026-12-06, shared 2-core
+  machine): 1,015 s, 98 records/s, 99,493 deals of 99,493, HubSpot writes 1,959 for a minimum of
+  1,850, Salesforce 742 for 739, peak RSS 597 MiB after the first chunk and 2,002 MiB at the end;
 - ``deals`` vs ``expected``: HubSpot deals created and the live (not deleted) Opportunities;
 - ``hs_writes`` vs ``hs_min_writes``: HubSpot write requests against the fewest calls that could
   write the same records, all chunks pooled (:data:`PER_CALL`); the difference is what chunking

@@ -25,7 +25,7 @@ FULL: list[tuple[str, list[str]]] = [
     ("bench_load_salesforce", ["--sizes", "100000,1000000"]),
     ("bench_validate", ["--rows", "1000000", "--task-rows", "1000000"]),
     ("bench_report", ["--pairs", "600000"]),
-    ("bench_backfill", ["--sizes", "100000", "--chunk-days", "180"]),
+    ("bench_backfill", ["--sizes", "100000", "--chunk-days", "730"]),
 ]
 QUICK: list[tuple[str, list[str]]] = [
     ("bench_sandbox", ["--sizes", "20000", "--samples", "10", "--requests", "100", "--batches", "5"]),

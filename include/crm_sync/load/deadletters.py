@@ -67,15 +67,15 @@ def record(conn: sa.Connection, run_id: str, failures: Sequence[DeadLetter], at:
         conn.execute(sa.update(table).where(where).values(**values, attempts=attempts, last_run_id=run_id))
 
 
-def resolve(conn: sa.Connection, target: str, written: Iterable[LoadItem], at: datetime) -> int:
-    """Close the open dead letters of rows that have now been written."""
+def resolve(conn: sa.Connection, written: Iterable[LoadItem], at: datetime) -> int:
+    """Close the open dead letters of rows that have now been written; returns how many."""
     done = 0
     for item in written:
         done += (
             conn.execute(
                 sa.update(table)
                 .where(
-                    table.c.target == target,
+                    table.c.target == item.target,
                     table.c.object == item.object,
                     table.c.record_key == record_key(item),
                     table.c.resolved_at.is_(None),

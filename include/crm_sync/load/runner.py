@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 #: chunk is journaled before the next one is written.
 DEFAULT_CHUNK = 50_000
 HELD = "HELD"
+#: What :class:`LoadCounts` counts per (object, action).
+COUNTS: tuple[str, ...] = ("planned", "written", "failed", "held", "retried")
 UNRESOLVED = "UNRESOLVED_REFERENCE"
 
 
@@ -40,6 +42,8 @@ class LoadCounts:
     written: Counter[tuple[str, str]] = field(default_factory=Counter)
     failed: Counter[tuple[str, str]] = field(default_factory=Counter)
     held: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: Rows written this run that an earlier run had failed (their dead letters are closed).
+    retried: Counter[tuple[str, str]] = field(default_factory=Counter)
     stopped: str | None = None
 
     def add(self, item: LoadItem, outcome: WriteOutcome) -> None:
@@ -52,7 +56,7 @@ class LoadCounts:
             self.failed[key] += 1
 
     def totals(self) -> dict[str, int]:
-        return {name: sum(getattr(self, name).values()) for name in ("planned", "written", "failed", "held")}
+        return {name: sum(getattr(self, name).values()) for name in COUNTS}
 
 
 class LoadRunner:
@@ -170,7 +174,10 @@ class LoadRunner:
             journal.write(conn, self.run_id, items, outcomes, at)
             links.store(conn, new_links, self.run_id, at)
             deadletters.record(conn, self.run_id, failures, at)
-            deadletters.resolve(conn, self.target, (items[o.seq] for o in outcomes if o.ok), at)
+            written = [items[o.seq] for o in outcomes if o.ok]
+            retried = deadletters.resolve(conn, written, at)
+        if written and retried:
+            self.counts.retried[(written[0].object, written[0].action)] += retried
 
     def _remember(self, item: LoadItem, outcome: WriteOutcome) -> None:
         if item.action == "create":

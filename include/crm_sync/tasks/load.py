@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from crm_sync import staging
 from crm_sync.connections import HUBSPOT_CONN_ID, SALESFORCE_CONN_ID
 from crm_sync.load.bookkeeping import commit_run
-from crm_sync.load.runner import LoadCounts, LoadRunner
+from crm_sync.load.runner import COUNTS, LoadCounts, LoadRunner
 from crm_sync.load.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -86,8 +86,7 @@ def _log_counts(
             updated=written.get("update", 0) + written.get("link", 0) + written.get("associate", 0),
             deleted=written.get("delete", 0),
             details={
-                name: {a: n for (o, a), n in getattr(counts, name).items() if o == obj}
-                for name in ("planned", "written", "failed", "held")
+                name: {a: n for (o, a), n in getattr(counts, name).items() if o == obj} for name in COUNTS
             },
         )
     staging.log_run_stage(engine, run_id, "load", target, duration_s=duration, details=summary)

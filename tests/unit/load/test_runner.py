@@ -149,7 +149,7 @@ def test_writes_in_dependency_order_and_resolves_created_ids(engine: sa.Engine) 
     assert salesforce.records["Account"]["ACC1"] == {"HubSpot_Id__c": company_id}
     assert salesforce.records["Opportunity"]["OPP1"] == {"HubSpot_Id__c": deal_id}
     assert "CON2" not in salesforce.records.get("Contact", {})
-    assert runner.counts.totals() == {"planned": 7, "written": 6, "failed": 1, "held": 0}
+    assert runner.counts.totals() == {"planned": 7, "written": 6, "failed": 1, "held": 0, "retried": 0}
 
 
 def test_a_rejected_record_is_a_dead_letter_and_the_rest_of_its_batch_is_written(engine: sa.Engine) -> None:
@@ -194,8 +194,9 @@ def test_dead_letters_are_held_after_max_attempts_and_resolved_once_written(engi
     )
     publish(engine, "r4", fixed)
     assert deadletters.release(engine, "hubspot") == 1
-    run(engine, "r4", MemoryWriter("hubspot"), MemoryWriter("salesforce"))
+    fixed_run = run(engine, "r4", MemoryWriter("hubspot"), MemoryWriter("salesforce"))
     assert open_dead_letters(engine).empty
+    assert fixed_run.counts.retried == {("contacts", "create"): 1}  # sync_log's "retried"
 
 
 def test_a_reference_to_a_failed_create_waits_as_a_dead_letter(engine: sa.Engine) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import Param, dag, task
-from crm_sync.backfill.taskgroup import chunk_group
+from crm_sync.backfill.taskgroup import chunk_group, shared_params
 from crm_sync.dag_defaults import DEFAULT_ARGS
 
 
@@ -45,14 +45,7 @@ from crm_sync.dag_defaults import DEFAULT_ARGS
             "2025-01-01", type="string", format="date", description="Day after the last one imported."
         ),
         "chunk_days": Param(30, type="integer", minimum=1, description="Days of CreatedDate per chunk."),
-        "api_share": Param(
-            0.5,
-            type="number",
-            exclusiveMinimum=0,
-            maximum=1,
-            description="Share of HubSpot's request rate the loads may use; the hourly sync keeps the rest.",
-        ),
-        "dry_run": Param(False, type="boolean", description="Plan every chunk; write nothing."),
+        **shared_params(),
     },
     doc_md=__doc__,
 )

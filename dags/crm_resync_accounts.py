@@ -22,7 +22,7 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import Param, dag, task
-from crm_sync.backfill.taskgroup import chunk_group
+from crm_sync.backfill.taskgroup import chunk_group, shared_params
 from crm_sync.dag_defaults import DEFAULT_ARGS
 
 
@@ -44,14 +44,7 @@ from crm_sync.dag_defaults import DEFAULT_ARGS
             type="string",
             description="Names this resync; empty: the mappings' fingerprint (same mappings resume).",
         ),
-        "api_share": Param(
-            0.5,
-            type="number",
-            exclusiveMinimum=0,
-            maximum=1,
-            description="Share of HubSpot's request rate the loads may use; the hourly sync keeps the rest.",
-        ),
-        "dry_run": Param(False, type="boolean", description="Plan every chunk; write nothing."),
+        **shared_params(),
     },
     doc_md=__doc__,
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import task, task_group
+from airflow.sdk import Param, task, task_group
 
 
 def chunk_group() -> Any:
@@ -58,3 +58,17 @@ def chunk_group() -> Any:
         loads >> commit(planned)
 
     return run_chunk
+
+
+def shared_params() -> dict[str, Param]:
+    """The params every chunked DAG takes besides its range: its API share and ``dry_run``."""
+    return {
+        "api_share": Param(
+            0.5,
+            type="number",
+            exclusiveMinimum=0,
+            maximum=1,
+            description="Share of HubSpot's request rate the loads may use; the hourly sync keeps the rest.",
+        ),
+        "dry_run": Param(False, type="boolean", description="Plan every chunk; write nothing."),
+    }

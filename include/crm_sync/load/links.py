@@ -17,13 +17,9 @@ import sqlalchemy as sa
 from crm_sync import staging
 from crm_sync.load.writer import LoadItem, WriteOutcome
 
-#: HubSpot property naming the Salesforce record, per Salesforce object.
-HS_LINK_PROPERTY: dict[str, str] = {
-    "Account": "salesforceaccountid",
-    "Contact": "salesforcecontactid",
-    "Lead": "salesforceleadid",
-    "Opportunity": "salesforceopportunityid",
-}
+#: HubSpot property naming the Salesforce record, per Salesforce object (the same link fields
+#: extraction derives links from).
+HS_LINK_PROPERTY: dict[str, str] = {obj: prop for obj, _, _, prop in staging.LINK_SOURCES}
 #: HubSpot object holding the counterpart of each Salesforce object.
 HS_OBJECT: dict[str, str] = {
     "Account": "companies",

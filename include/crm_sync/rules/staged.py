@@ -77,6 +77,16 @@ def _first_column(frame: pd.DataFrame, names: Sequence[str]) -> pd.Series:
     return column(frame, names[0])
 
 
+def association_ends(hs_association: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
+    """``(from type, from id, to type, to id)`` of staged associations as text, whichever spelling."""
+    return (
+        as_text(_first_column(hs_association, _ASSOC_FROM_TYPE)),
+        as_text(_first_column(hs_association, _ASSOC_FROM_ID)),
+        as_text(_first_column(hs_association, _ASSOC_TO_TYPE)),
+        as_text(_first_column(hs_association, _ASSOC_TO_ID)),
+    )
+
+
 def associations(hs_association: pd.DataFrame, from_object: str, to_object: str) -> pd.DataFrame:
     """HubSpot associations between two object types as ``from_id, to_id`` (text), both directions.
 
@@ -88,10 +98,7 @@ def associations(hs_association: pd.DataFrame, from_object: str, to_object: str)
     if hs_association.empty:
         return pd.DataFrame({c: pd.Series(dtype="str") for c in cols})
     keep = alive(hs_association)
-    ftype = as_text(_first_column(hs_association, _ASSOC_FROM_TYPE))
-    ttype = as_text(_first_column(hs_association, _ASSOC_TO_TYPE))
-    fid = as_text(_first_column(hs_association, _ASSOC_FROM_ID))
-    tid = as_text(_first_column(hs_association, _ASSOC_TO_ID))
+    ftype, fid, ttype, tid = association_ends(hs_association)
     forward = keep & (ftype == from_object) & (ttype == to_object)
     backward = keep & (ftype == to_object) & (ttype == from_object)
     frame = pd.concat(

@@ -28,9 +28,10 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from crm_sync import staging
-from crm_sync.backfill import budget, extract, imports, lease, registry, scope
+from crm_sync.backfill import budget, extract, focus, imports, lease, registry, scope
 from crm_sync.backfill.progress import Progress, progress
 from crm_sync.backfill.windows import ACC8_MAX_CHUNK, Chunk, ChunkKind, plan_id_ranges, plan_windows
+from crm_sync.rules.inputs import RuleInputs
 from crm_sync.rules.pipeline import STAGES
 from crm_sync.settings import SyncConfig, load_config
 from crm_sync.tasks import rules
@@ -213,10 +214,13 @@ def transform_chunk(
 
     def work() -> dict[str, Any]:
         _hold(engine, chunk)
+        whole, focused = _chunk_inputs(engine, chunk, run_id)
         actions: dict[str, int] = {}
         for stage in STAGES:
-            result = rules.run_stage(stage, run_id=run_id, staging_conn_id=staging_conn_id)
+            inputs = whole if stage in focus.WHOLE_ORG_STAGES else focused
+            result = rules.run_stage(stage, run_id=run_id, staging_conn_id=staging_conn_id, inputs=inputs)
             actions = result.get("actions", actions)
+        del whole, focused, inputs
         if chunk.kind == "accounts":  # ACC-8: at most the range's companies per chunk
             scoped = scope.scope_run(engine, run_id, chunk)
             actions = {"update": scoped["plan_rows"]}
@@ -231,6 +235,22 @@ def transform_chunk(
         return {**state, "plan": actions}
 
     return _guarded(engine, chunk, work)
+
+
+def _chunk_inputs(engine: sa.Engine, chunk: Chunk, run_id: str) -> tuple[RuleInputs, RuleInputs]:
+    """The staged state, loaded once for all seven stages, whole and as the chunk plans it.
+
+    An Opportunity window plans its neighbourhood (:mod:`crm_sync.backfill.focus`), so a chunk's
+    rule work follows its own size rather than everything backfilled so far.
+    """
+    rules.refresh_links(engine, run_id)
+    inputs = rules.load_inputs(engine, now=rules.run_time(engine, run_id))
+    if chunk.kind != "opportunities":
+        return inputs, inputs
+    seeds = {"sf_opportunity": imports.window_ids(engine, chunk)["Opportunity"]}
+    focused, found = focus.focus_inputs(inputs, seeds)
+    log.info("chunk %s plans its neighbourhood (%d rounds): %s", chunk.key, found.rounds, found.counts())
+    return inputs, focused
 
 
 def load_chunk(

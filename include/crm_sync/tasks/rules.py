@@ -44,18 +44,29 @@ _CONTRACT_TABLES: dict[str, str] = {
 }
 
 
-def run_stage(name: str, *, run_id: str, staging_conn_id: str = staging.DEFAULT_CONN_ID) -> dict[str, Any]:
-    """Run one rule stage for ``run_id`` and persist its tables; returns counts for XCom."""
+def run_stage(
+    name: str,
+    *,
+    run_id: str,
+    staging_conn_id: str = staging.DEFAULT_CONN_ID,
+    inputs: RuleInputs | None = None,
+) -> dict[str, Any]:
+    """Run one rule stage for ``run_id`` and persist its tables; returns counts for XCom.
+
+    ``inputs``: the staged state, already loaded (and links refreshed) by a caller that runs
+    every stage in one process (a backfill chunk, which also narrows it to its neighbourhood);
+    by default each stage loads it, as ``crm_sync``'s rule tasks run in separate processes.
+    """
     if name not in pipeline.STAGES:
         raise KeyError(f"unknown rule stage {name!r}; stages are {', '.join(pipeline.STAGES)}")
     started = time.monotonic()
     config = load_config()
     engine = staging.staging_engine(staging_conn_id)
     staging.ensure_schema(engine)
-    if name == pipeline.STAGES[0]:
-        links = staging.refresh_links_from_staging(engine, run_id)
-        log.info("links derived from staged link fields: %s", links)
-    inputs = load_inputs(engine, now=run_time(engine, run_id))
+    if inputs is None:
+        if name == pipeline.STAGES[0]:
+            refresh_links(engine, run_id)
+        inputs = load_inputs(engine, now=run_time(engine, run_id))
     tables = {t: read_stage_table(engine, t) for t in pipeline.STAGE_NEEDS[name]}
     outputs = pipeline.run_stage(name, inputs, config, tables, run_id)
     counts: dict[str, int] = {}
@@ -69,6 +80,13 @@ def run_stage(name: str, *, run_id: str, staging_conn_id: str = staging.DEFAULT_
     duration = time.monotonic() - started
     log.info("rule stage %s wrote %s in %.2f s", name, counts, duration)
     return {**result, "duration_s": round(duration, 3)}
+
+
+def refresh_links(engine: sa.Engine, run_id: str) -> dict[str, int]:
+    """Derive ``sync_link`` from the staged link fields before the first stage reads it."""
+    links = staging.refresh_links_from_staging(engine, run_id)
+    log.info("links derived from staged link fields: %s", links)
+    return links
 
 
 def load_inputs(engine: sa.Engine, *, now: datetime) -> RuleInputs:

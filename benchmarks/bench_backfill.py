@@ -83,11 +83,21 @@ def _scenario(size: int, seed: int, path: Path) -> dict[str, int]:
     return {"opportunities": sum(1 for o in sf["Opportunity"] if not o.get("IsDeleted"))}
 
 
-def _serve(scenario: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
+#: HubSpot's published limits (private app, Professional/Enterprise): 190 requests per 10 s,
+#: and 5 search requests per second (developers.hubspot.com, "API usage guidelines and limits").
+HUBSPOT_PER_10S, HUBSPOT_SEARCH_PER_S = 190, 5
+#: ``--limits relaxed`` serves HubSpot this much faster, so a 1M run measures crm-sync and the
+#: emulator rather than HubSpot's quota; ``hs_floor_s`` then gives the time the same calls need
+#: at the published limits.
+RELAXED = {"--hubspot-requests-per-10s": "100000", "--hubspot-search-per-second": "10000"}
+
+
+def _serve(scenario: Path, limits: str = "real") -> tuple[subprocess.Popen[str], dict[str, str]]:
     sf_port, hs_port = _free_port(), _free_port()
     ports = ["--salesforce-port", str(sf_port), "--hubspot-port", str(hs_port)]
+    relaxed = [v for pair in RELAXED.items() for v in pair] if limits == "relaxed" else []
     proc = subprocess.Popen(
-        [sys.executable, "-m", "crm_sandbox.cli", "serve", *ports, "--scenario", str(scenario)],
+        [sys.executable, "-m", "crm_sandbox.cli", "serve", *ports, *relaxed, "--scenario", str(scenario)],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -117,6 +127,17 @@ def _stats(base_url: str, ca: str | None = None) -> dict[str, Any]:
     return fetch_stats(base_url, verify=ca or True)
 
 
+def _search_calls(stats: dict[str, Any]) -> int:
+    return sum(int(row["count"]) for row in stats.get("requests", []) if str(row["path"]).endswith("/search"))
+
+
+def hubspot_floor_s(stats: dict[str, Any]) -> float:
+    """Seconds the HubSpot calls made need at least at the published limits (search apart)."""
+    search = _search_calls(stats)
+    other = int(stats["total"]) - search
+    return round(max(other / (HUBSPOT_PER_10S / 10), search / HUBSPOT_SEARCH_PER_S), 1)
+
+
 def _count(stats: dict[str, Any], *, writes: bool) -> int:
     from crm_sandbox.stats import write_requests
 
@@ -124,12 +145,12 @@ def _count(stats: dict[str, Any], *, writes: bool) -> int:
     return written if writes else int(stats["total"]) - written
 
 
-def bench_size(size: int, chunk_days: int, seed: int, workdir: Path) -> dict[str, Any]:
+def bench_size(size: int, chunk_days: int, seed: int, workdir: Path, limits: str = "real") -> dict[str, Any]:
     from crm_sync import staging
     from crm_sync.tasks import backfill
 
     counts = _scenario(size, seed, workdir / f"scenario-{size}.json")
-    proc, env = _serve(workdir / f"scenario-{size}.json")
+    proc, env = _serve(workdir / f"scenario-{size}.json", limits)
     try:
         os.environ.update(env)
         os.environ["AIRFLOW_CONN_CRM_STAGING"] = json.dumps(
@@ -172,6 +193,10 @@ def bench_size(size: int, chunk_days: int, seed: int, workdir: Path) -> dict[str
         "sf_writes": _count(sf_stats, writes=True),
         "sf_min_writes": _minimum(written, "salesforce"),
         "sf_reads": _count(sf_stats, writes=False),
+        "hs_reads": _count(hs_stats, writes=False),
+        "hs_search_calls": _search_calls(hs_stats),
+        "hubspot_limits": limits,
+        "hs_floor_s": hubspot_floor_s(hs_stats),
         "rss_first_mib": rss_first,
         "peak_rss_mib": peak_rss_mib(),
     }
@@ -213,11 +238,14 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000", help="comma-separated Opportunity counts")
     parser.add_argument("--chunk-days", type=int, default=180, help="days per chunk")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--limits", choices=("real", "relaxed"), default="real", help="HubSpot rate limits of the sandbox"
+    )
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-backfill-") as tmp:
         for size in (int(s) for s in args.sizes.split(",")):
-            rows.append(bench_size(size, args.chunk_days, args.seed, Path(tmp)))
+            rows.append(bench_size(size, args.chunk_days, args.seed, Path(tmp), args.limits))
     report(
         NAME,
         rows,

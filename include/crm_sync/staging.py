@@ -1221,14 +1221,26 @@ def read_frame(engine: Engine, table: str | sa.Table, columns: Sequence[str] | N
     target = table_for(engine, table)
     cols = [target.c[c] for c in columns] if columns else list(target.c)
     key_cols = [c for c in target.primary_key.columns if c in cols] or cols[:1]
-    stmt = sa.select(*cols).order_by(*key_cols)
+    # Timestamps come back as the driver gives them (text on SQLite, aware datetimes on
+    # PostgreSQL) and are converted once per column below, not once per cell: at a million rows
+    # the per-cell conversion, and pandas probing SQLAlchemy rows, dominated the rule tasks.
+    stamps = {c.name for c in cols if isinstance(c.type, UTCDateTime | sa.DateTime)}
+    raw = [sa.type_coerce(c, sa.Text()).label(c.name) if c.name in stamps else c for c in cols]
+    stmt = sa.select(*raw).order_by(*key_cols)
     with engine.connect() as conn:
-        result = conn.execute(stmt)
-        frame = pd.DataFrame(result.fetchall(), columns=[c.name for c in cols])
-    for col in cols:
-        if isinstance(col.type, UTCDateTime | sa.DateTime) and col.name in frame:
-            frame[col.name] = pd.to_datetime(frame[col.name], utc=True)
+        rows = [tuple(row) for row in conn.execute(stmt)]
+    frame = pd.DataFrame(rows, columns=[c.name for c in cols])
+    for name in stamps:
+        frame[name] = _utc_column(frame[name])
     return frame
+
+
+def _utc_column(values: pd.Series) -> pd.Series:
+    """Staged timestamps as UTC (SQLite keeps naive UTC text, PostgreSQL aware values)."""
+    present = values.dropna()
+    if present.empty or isinstance(present.iloc[0], str):
+        return pd.to_datetime(values, utc=True, format="ISO8601")
+    return pd.to_datetime(values, utc=True)
 
 
 def write_plan(engine: Engine, run_id: str, frame: pd.DataFrame) -> int:

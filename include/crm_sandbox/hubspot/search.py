@@ -15,7 +15,7 @@ equality filters use hash indexes; only queries no index can serve scan the reco
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
@@ -346,12 +346,16 @@ class _Ordered:
         return lo, max(lo, hi)
 
     def ids(self, start: int, stop: int, reverse: bool) -> Iterable[int]:
+        return list(self.iter_ids(start, stop, reverse))
+
+    def iter_ids(self, start: int, stop: int, reverse: bool) -> Iterator[int]:
+        """The ids at positions ``[start, stop)``, lazily (a caller may stop after one page)."""
         chunk = self.items.islice(start, stop, reverse=reverse)
         if self.mode == "id":
-            return list(chunk)
+            return iter(chunk)
         if self.mode == "packed":
-            return [v % PACK for v in chunk]
-        return [item[1] for item in chunk]
+            return (v % PACK for v in chunk)
+        return (item[1] for item in chunk)
 
 
 def _int_floor(value: Any) -> int:
@@ -449,6 +453,12 @@ def _single_group(
             start = lo + after
             ids = source.ids(start, min(hi, start + limit), reverse=False)
         return [records[rid] for rid in ids], total
+    excluded = _excluded_ids(residual)
+    if excluded is not None:
+        kept = [f for f in group if f not in residual]
+        return _page_excluding(
+            table, source, (lo, hi), kept, excluded, descending=descending, after=after, limit=limit
+        )
     narrower = _selective(table, residual)
     if narrower is not None and narrower[1] < hi - lo:
         return None  # a hash index narrows it down better: general path
@@ -462,6 +472,55 @@ def _single_group(
                 page.append(rec)
             total += 1
     return page, total
+
+
+def _excluded_ids(residual: list[Filter]) -> set[int] | None:
+    """Ids a group leaves out by ``hs_object_id`` ``NOT_IN``/``NEQ``, when that is all its residual
+    filters do (an incremental keyset query excluding the records read at its lower bound)."""
+    out: set[int] = set()
+    for flt in residual:
+        if flt.prop != "hs_object_id" or flt.op not in ("NOT_IN", "NEQ"):
+            return None
+        for value in (flt.values or []) if flt.op == "NOT_IN" else [flt.value]:
+            try:
+                out.add(int(str(value)))
+            except ValueError:
+                continue  # not an id: excludes nothing
+    return out
+
+
+def _page_excluding(
+    table: Table,
+    source: _Ordered,
+    span: tuple[int, int],
+    bounds: list[Filter],
+    excluded: set[int],
+    *,
+    descending: bool,
+    after: int,
+    limit: int,
+) -> tuple[list[Record], int]:
+    """A page of the index span minus a few excluded ids, in O(page + excluded), not O(span)."""
+    lo, hi = span
+    records = table.records
+    preds = [compile_filter(table, f) for f in bounds]
+    inside = sum(
+        1
+        for rid in excluded
+        if (rec := records.get(rid)) is not None and rec.archived_at is None and all(p(rec) for p in preds)
+    )
+    page: list[Record] = []
+    skipped = 0
+    for rid in source.iter_ids(lo, hi, reverse=descending):
+        if rid in excluded:
+            continue
+        if skipped < after:
+            skipped += 1
+            continue
+        page.append(records[rid])
+        if len(page) >= limit:
+            break
+    return page, hi - lo - inside
 
 
 def _selective(table: Table, group: list[Filter]) -> tuple[list[int], int] | None:

@@ -68,22 +68,30 @@ def record(conn: sa.Connection, run_id: str, failures: Sequence[DeadLetter], at:
 
 
 def resolve(conn: sa.Connection, written: Iterable[LoadItem], at: datetime) -> int:
-    """Close the open dead letters of rows that have now been written; returns how many."""
-    done = 0
+    """Close the open dead letters of rows that have now been written; returns how many.
+
+    Open dead letters are few and written rows many (a backfill chunk writes 100,000s), so the
+    open ones are read per object and only those written are updated.
+    """
+    keys: dict[tuple[str, str], set[str]] = {}
     for item in written:
-        done += (
-            conn.execute(
-                sa.update(table)
-                .where(
-                    table.c.target == item.target,
-                    table.c.object == item.object,
-                    table.c.record_key == record_key(item),
-                    table.c.resolved_at.is_(None),
-                )
-                .values(resolved_at=at, message=sa.func.coalesce(table.c.message, "") + " [written later]")
-            ).rowcount
-            or 0
-        )
+        keys.setdefault((item.target, item.object), set()).add(record_key(item))
+    done = 0
+    for (target, obj), written_keys in keys.items():
+        mine = sa.and_(table.c.target == target, table.c.object == obj, table.c.resolved_at.is_(None))
+        open_keys = conn.execute(sa.select(table.c.record_key).where(mine)).scalars()
+        hits = [key for key in open_keys if key in written_keys]
+        for part in staging.chunked(hits, 500):
+            done += (
+                conn.execute(
+                    sa.update(table)
+                    .where(mine, table.c.record_key.in_(part))
+                    .values(
+                        resolved_at=at, message=sa.func.coalesce(table.c.message, "") + " [written later]"
+                    )
+                ).rowcount
+                or 0
+            )
     return done
 
 

@@ -1,8 +1,8 @@
 """The staging lease: one chunk at a time between its rules and its commit.
 
-The rule tasks replace whole rule tables (``rule_*``) and read the whole staged state, so two
-chunks planning at once would clobber each other's tables, and both would plan the Accounts
-they share (two HubSpot companies for one Account). A chunk therefore holds the lease named
+The rule tasks read the whole staged state, so two chunks planning at once would both plan the
+Accounts they share (two HubSpot companies for one Account); their rule tables are scoped by
+run, so they no longer clobber each other's intermediate rows. A chunk therefore holds the lease named
 ``staging`` from its extraction until its commit. The lease is a row in ``staging_lease``;
 the holder is the chunk key, so the same chunk re-run by a later DAG run (after a crash)
 takes over its own lease at once, while another chunk waits. A lease older than its time to

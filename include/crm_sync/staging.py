@@ -1268,16 +1268,19 @@ def _frame_table(conn: Connection, table: str, frame: pd.DataFrame) -> sa.Table:
     """The rule or state table for ``frame``'s columns, created (or re-created) as needed."""
     if table in CORE_TABLES:
         raise ValueError(f"{table} is a staging contract table; only rule and state tables are replaced")
-    columns = [sa.Column(str(name), _frame_column_type(frame[name])) for name in frame.columns]
+    inspector = sa.inspect(conn)
+    found = inspector.has_table(table)
+    existing = [(c["name"], type(c["type"]).__name__) for c in inspector.get_columns(table)] if found else []
+    families = {name: _type_family(kind) for name, kind in existing}
+    columns = [sa.Column(str(n), _column_type_for(frame[n], families.get(str(n)))) for n in frame.columns]
     columns.append(sa.Column("_run_id", sa.Text()))
     target = sa.Table(table, sa.MetaData(), *columns, sa.Index(f"ix_{table}_run_id", "_run_id"))
-    inspector = sa.inspect(conn)
-    if not inspector.has_table(table):
+    if not found:
         target.create(conn)
         return target
-    existing = [(c["name"], type(c["type"]).__name__) for c in inspector.get_columns(table)]
     wanted = [(c.name, type(c.type.dialect_impl(conn.dialect)).__name__) for c in columns]
     if [n for n, _ in existing] != [n for n, _ in wanted] or not _same_types(existing, wanted):
+        log.warning("%s: columns changed, table re-created (other runs' rows of it are gone)", table)
         target.drop(conn)
         target.create(conn)
     else:  # tables written before rule tables were run-scoped lack the index
@@ -1303,21 +1306,45 @@ def _insert_frame(conn: Connection, target: sa.Table, frame: pd.DataFrame, run_i
 
 def _same_types(existing: list[tuple[str, str]], wanted: list[tuple[str, str]]) -> bool:
     """Loose type comparison of reflected vs wanted columns (reflection names types per dialect)."""
+    return all(_type_family(a) == _type_family(b) for (_, a), (_, b) in zip(existing, wanted, strict=True))
 
-    def family(name: str) -> str:
-        upper = name.upper()
-        for fam in ("BOOL", "INT", "FLOAT", "REAL", "DOUBLE", "NUMERIC", "TIMESTAMP", "DATE", "TEXT", "CHAR"):
-            if fam in upper:
-                return {
-                    "REAL": "FLOAT",
-                    "DOUBLE": "FLOAT",
-                    "NUMERIC": "FLOAT",
-                    "TIMESTAMP": "DATE",
-                    "CHAR": "TEXT",
-                }.get(fam, fam)
-        return upper
 
-    return all(family(a) == family(b) for (_, a), (_, b) in zip(existing, wanted, strict=True))
+def _type_family(name: str) -> str:
+    """``BOOL``, ``INT``, ``FLOAT``, ``DATE`` or ``TEXT`` for a type's class name on any dialect."""
+    upper = name.upper()
+    for fam in ("BOOL", "INT", "FLOAT", "REAL", "DOUBLE", "NUMERIC", "TIMESTAMP", "DATE", "TEXT", "CHAR"):
+        if fam in upper:
+            return {
+                "REAL": "FLOAT",
+                "DOUBLE": "FLOAT",
+                "NUMERIC": "FLOAT",
+                "TIMESTAMP": "DATE",
+                "CHAR": "TEXT",
+            }.get(fam, fam)
+    return upper
+
+
+#: The type a frame column of each family is written as.
+_FAMILY_TYPES: dict[str, type[sa.types.TypeEngine[Any]]] = {
+    "BOOL": sa.Boolean,
+    "INT": sa.BigInteger,
+    "FLOAT": sa.Float,
+    "DATE": UTCDateTime,
+    "TEXT": sa.Text,
+}
+
+
+def _column_type_for(series: pd.Series, existing_family: str | None) -> sa.types.TypeEngine[Any]:
+    """``series``'s column type; a column without values, or ints for a float column, keeps the
+    existing column's type, so one run's empty or integral output does not re-create a rule
+    table and drop the other runs' rows."""
+    inferred = _frame_column_type(series)
+    if existing_family is None or _type_family(type(inferred).__name__) == existing_family:
+        return inferred
+    widening = _type_family(type(inferred).__name__) == "INT" and existing_family == "FLOAT"
+    if widening or all(_is_missing(v) for v in series):
+        return _FAMILY_TYPES.get(existing_family, sa.Text)()
+    return inferred
 
 
 def read_frame(engine: Engine, table: str | sa.Table, columns: Sequence[str] | None = None) -> pd.DataFrame:

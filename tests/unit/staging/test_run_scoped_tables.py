@@ -44,6 +44,21 @@ def test_two_runs_writing_one_rule_table_keep_each_others_rows(engine: sa.Engine
     assert ["_run_id"] in indexed
 
 
+def test_a_run_with_empty_or_integral_output_keeps_the_other_runs_rows(engine: sa.Engine) -> None:
+    amounts = pd.DataFrame({"sf_id": ["1"], "amount": [1.5], "closed": [True]})
+    staging.replace_run_rows(engine, "rule_amounts", amounts, "chunk")
+    staging.replace_run_rows(engine, "rule_amounts", amounts.iloc[0:0].astype(object), "hourly")
+    staging.replace_run_rows(
+        engine, "rule_amounts", pd.DataFrame({"sf_id": ["2"], "amount": [3], "closed": [None]}), "retry"
+    )
+    assert staging.read_run_rows(engine, "rule_amounts", "chunk").to_dict("records") == [
+        {"sf_id": "1", "amount": 1.5, "closed": True}
+    ]
+    assert list(staging.read_run_rows(engine, "rule_amounts", "retry")["amount"]) == [3.0]
+    staging.replace_run_rows(engine, "rule_amounts", pd.DataFrame({"sf_id": ["3"]}), "reshaped")
+    assert set(staging.read_frame(engine, "rule_amounts")["_run_id"]) == {"reshaped"}  # columns changed
+
+
 def test_a_rule_table_never_written_reads_as_its_declared_columns(engine: sa.Engine) -> None:
     frame = rules.read_stage_table(engine, "rule_owner_sf", "r1")
     assert frame.empty

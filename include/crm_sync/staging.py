@@ -1203,7 +1203,7 @@ def read_run_rows(engine: Engine, table: str, run_id: str, columns: Sequence[str
     if not sa.inspect(engine).has_table(table):
         return pd.DataFrame(columns=list(columns))
     target = table_for(engine, table)
-    cols = [c for c in target.c if c.name != "_run_id"]
+    cols = list(target.c)  # _run_id too: a frame without columns still has its rows
     with engine.connect() as conn:
         # Ordered as read_frame orders rule tables (by their first column), so reads are repeatable.
         stmt = sa.select(*cols).where(target.c._run_id == run_id).order_by(*cols[:1])
@@ -1212,7 +1212,7 @@ def read_run_rows(engine: Engine, table: str, run_id: str, columns: Sequence[str
     for col in cols:
         if isinstance(col.type, UTCDateTime | sa.DateTime):
             frame[col.name] = pd.to_datetime(frame[col.name], utc=True)
-    return frame
+    return frame.drop(columns=["_run_id"])
 
 
 def latest_run_with_rows(engine: Engine, table: str) -> str | None:

@@ -40,6 +40,8 @@ def test_two_runs_writing_one_rule_table_keep_each_others_rows(engine: sa.Engine
     ]
     assert list(staging.read_run_rows(engine, "rule_pairs", "chunk")["sf_id"]) == ["3"]
     assert staging.read_run_rows(engine, "rule_pairs", "other").empty
+    staging.replace_run_rows(engine, "rule_flags", pd.DataFrame(index=range(2)), "hourly")  # no columns
+    assert staging.read_run_rows(engine, "rule_flags", "hourly").shape == (2, 0)
     indexed = [ix["column_names"] for ix in sa.inspect(engine).get_indexes("rule_pairs")]
     assert ["_run_id"] in indexed
 

@@ -248,7 +248,7 @@ def task_timing(rows: int) -> dict[str, Any]:
         started = time.perf_counter()
         for table, frame in staged(rows).items():
             if table.startswith("rule_"):
-                staging.replace_frame(engine, table, frame, "bench")
+                staging.replace_run_rows(engine, table, frame, "bench")
                 continue
             target = staging.table_for(engine, table)
             for column in target.c:

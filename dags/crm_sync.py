@@ -8,6 +8,10 @@ Params:
     dry_run: stop after the plan. The plan stays in staging for review (``crm-sync plan``);
         nothing is written to either CRM and the extraction watermarks do not advance.
 
+``take_lease`` holds the staging lease that backfill chunks take, from before the first rule task
+until ``finish_run`` or ``record_failure`` releases it, so a sync never plans beside a running
+chunk (a dry run takes none).
+
 ``commit_run`` publishes the asset ``crm_sync_load``; ``crm_data_quality_report`` runs on it, so
 every load is followed by a report on both CRMs as the load left them.
 
@@ -61,6 +65,14 @@ def crm_sync() -> None:
         from crm_sync.tasks.extract import refresh_links as refresh
 
         return {"new_links": failfast.run(refresh, context["run_id"])}
+
+    @task
+    def take_lease(**context: Any) -> dict[str, Any]:
+        """Hold the staging lease a backfill also takes until the run ends (not for a dry run);
+        while a running backfill chunk holds it, the task is rescheduled."""
+        from crm_sync.tasks.runs import take_lease_task
+
+        return take_lease_task(context)
 
     def rule_task(name: str) -> Any:
         @task(task_id=name)
@@ -119,8 +131,9 @@ def crm_sync() -> None:
     started = start_run()
     extracted = extract_task_groups(bounded=True)
     linked = refresh_links()
+    leased = take_lease()
     started >> extracted
-    extracted >> linked
+    extracted >> linked >> leased
     # Each rule task runs after the stages whose tables it reads (crm_sync.rules.stages).
     rule_tasks = {name: rule_task(name) for name in STAGES}
     for name, rule in rule_tasks.items():
@@ -128,7 +141,7 @@ def crm_sync() -> None:
         if needs:
             [rule_tasks[n] for n in needs] >> rule
         else:
-            linked >> rule
+            leased >> rule
     build_plan = rule_tasks["build_plan"]
     finished = finish_run()
     loads = [load_task("salesforce"), load_task("hubspot")]
@@ -142,6 +155,7 @@ def crm_sync() -> None:
         started,
         *extracted,
         linked,
+        leased,
         *rule_tasks.values(),
         validated,
         gate,

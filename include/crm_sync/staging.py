@@ -949,13 +949,20 @@ def abandon_runs(engine: Engine, dag_id: str, current_run_id: str) -> list[str]:
 
 
 def finish_run(engine: Engine, run_id: str, status: str, finished_at: datetime | None = None) -> None:
-    """Set a run's final status and finish time."""
+    """Set a run's final status and finish time, then prune older runs' rule rows.
+
+    Every way a run ends (``crm_sync``'s finish and failure, a backfill chunk's commit or dry
+    run) comes through here, so :func:`prune_run_rows` runs whenever a run is over.
+    """
     with engine.begin() as conn:
         conn.execute(
             sa.update(sync_run)
             .where(sync_run.c.run_id == run_id)
             .values(status=status, finished_at=finished_at or now_utc())
         )
+    pruned = prune_run_rows(engine)
+    if pruned:
+        log.info("pruned %d rule-table rows of runs before the latest of each DAG", pruned)
 
 
 def latest_run_id(engine: Engine, dag_id: str = "crm_sync") -> str | None:
@@ -1159,60 +1166,179 @@ def _cell(value: Any, col_type: sa.types.TypeEngine[Any]) -> Any:
 
 
 def replace_frame(engine: Engine, table: str, frame: pd.DataFrame, run_id: str) -> int:
-    """Replace the contents of a rule intermediate table with ``frame`` (idempotent re-runs).
+    """Replace the whole contents of a global state table with ``frame`` (idempotent re-runs).
 
-    The table is created from the frame's dtypes if missing (or re-created when its columns
-    changed) and gains a ``_run_id`` column; list/dict cells are stored as JSON text. One
-    transaction: readers see the old or the new contents, never a mix. Returns rows written.
+    For tables that hold one current state for every run (DEAL-6's association snapshot); the
+    rule stages' tables are per run (:func:`replace_run_rows`). The table is created from the
+    frame's dtypes if missing (or re-created when its columns changed) with a ``_run_id`` column
+    naming the run that wrote it; list/dict cells are stored as JSON text. One transaction:
+    readers see the old or the new contents, never a mix. Returns rows written.
     """
-    if table in CORE_TABLES:
-        raise ValueError(f"{table} is a staging contract table; replace_frame only writes rule tables")
     ensure_schema(engine)
-    columns = [sa.Column(str(name), _frame_column_type(frame[name])) for name in frame.columns]
-    columns.append(sa.Column("_run_id", sa.Text()))
-    target = sa.Table(table, sa.MetaData(), *columns)
-    types = [c.type for c in columns[:-1]]
     with engine.begin() as conn:
-        inspector = sa.inspect(conn)
-        if inspector.has_table(table):
-            existing = [(c["name"], type(c["type"]).__name__) for c in inspector.get_columns(table)]
-            wanted = [(c.name, type(c.type.dialect_impl(conn.dialect)).__name__) for c in columns]
-            if [n for n, _ in existing] != [n for n, _ in wanted] or not _same_types(existing, wanted):
-                target.drop(conn)
-                target.create(conn)
-            else:
-                conn.execute(sa.delete(target))
-        else:
-            target.create(conn)
-        names = [str(n) for n in frame.columns]
-        records = (
-            {**{n: _cell(v, t) for n, v, t in zip(names, row, types, strict=True)}, "_run_id": run_id}
-            for row in frame.itertuples(index=False, name=None)
-        )
-        written = 0
-        for chunk in chunked(records, DEFAULT_CHUNK):
-            conn.execute(sa.insert(target), chunk)
-            written += len(chunk)
+        target = _frame_table(conn, table, frame)
+        conn.execute(sa.delete(target))
+        return _insert_frame(conn, target, frame, run_id)
+
+
+def replace_run_rows(engine: Engine, table: str, frame: pd.DataFrame, run_id: str) -> int:
+    """Replace ``run_id``'s rows of a rule table with ``frame``, leaving other runs' rows alone.
+
+    Rule tables (``rule_*``) are scoped by run, so an hourly sync and a backfill chunk (or two
+    chunks) never overwrite each other's intermediate results, and a retried stage replaces only
+    its own rows (SYNC-4). Created as :func:`replace_frame` does, with an index on ``_run_id``;
+    a change of columns re-creates the table (other runs' rows of it are then gone). One
+    transaction. Returns rows written.
+    """
+    ensure_schema(engine)
+    with engine.begin() as conn:
+        target = _frame_table(conn, table, frame)
+        conn.execute(sa.delete(target).where(target.c._run_id == run_id))
+        return _insert_frame(conn, target, frame, run_id)
+
+
+def read_run_rows(engine: Engine, table: str, run_id: str, columns: Sequence[str] = ()) -> pd.DataFrame:
+    """``run_id``'s rows of a rule table, without ``_run_id``; ``columns`` when never written."""
+    ensure_schema(engine)
+    if not sa.inspect(engine).has_table(table):
+        return pd.DataFrame(columns=list(columns))
+    target = table_for(engine, table)
+    cols = list(target.c)  # _run_id too: a frame without columns still has its rows
+    # Ordered as read_frame orders rule tables (by their first column), so reads are repeatable.
+    frame = _select_frame(engine, cols, cols[:1], target.c._run_id == run_id)
+    return frame.drop(columns=["_run_id"])
+
+
+def latest_run_with_rows(engine: Engine, table: str) -> str | None:
+    """The most recently started run that has rows in rule table ``table`` (``None``: none has)."""
+    ensure_schema(engine)
+    if not sa.inspect(engine).has_table(table):
+        return None
+    target = table_for(engine, table)
+    with engine.connect() as conn:
+        value = conn.execute(
+            sa.select(sync_run.c.run_id)
+            .where(sync_run.c.run_id.in_(sa.select(target.c._run_id).distinct()))
+            .order_by(sync_run.c.started_at.desc(), sync_run.c.run_id.desc())
+            .limit(1)
+        ).scalar()
+    return None if value is None else str(value)
+
+
+#: Prefix of the rule stages' tables, which :func:`prune_run_rows` keeps small.
+RULE_TABLE_PREFIX = "rule_"
+
+
+def prune_run_rows(engine: Engine) -> int:
+    """Delete rule-table rows of runs that are neither running nor the latest finished of their DAG.
+
+    Called when a run ends, so the run-scoped rule tables do not grow forever, while the last
+    run of ``crm_sync`` and of each backfill stays queryable ("why does the plan say this").
+    Rows of runs ``sync_run`` does not know are deleted too. Returns rows deleted.
+    """
+    ensure_schema(engine)
+    keep = _runs_to_keep(engine)
+    deleted = 0
+    names = [n for n in sa.inspect(engine).get_table_names() if n.startswith(RULE_TABLE_PREFIX)]
+    with engine.begin() as conn:
+        for name in names:
+            target = table_for(conn, name)
+            if "_run_id" in target.c:
+                stale = sa.or_(target.c._run_id.is_(None), target.c._run_id.not_in(keep))
+                deleted += conn.execute(sa.delete(target).where(stale)).rowcount or 0
+    return deleted
+
+
+def _runs_to_keep(engine: Engine) -> list[str]:
+    """Running runs, and the run of each DAG that finished last."""
+    runs = read_frame(engine, sync_run, ["run_id", "dag_id", "status", "finished_at"])
+    running = runs[runs["status"] == "running"]
+    finished = runs[(runs["status"] != "running") & runs["finished_at"].notna()]
+    latest = finished.sort_values(["finished_at", "run_id"]).groupby("dag_id", dropna=False).tail(1)
+    return sorted({str(r) for r in (*running["run_id"], *latest["run_id"])})
+
+
+def _frame_table(conn: Connection, table: str, frame: pd.DataFrame) -> sa.Table:
+    """The rule or state table for ``frame``'s columns, created (or re-created) as needed."""
+    if table in CORE_TABLES:
+        raise ValueError(f"{table} is a staging contract table; only rule and state tables are replaced")
+    inspector = sa.inspect(conn)
+    found = inspector.has_table(table)
+    existing = [(c["name"], type(c["type"]).__name__) for c in inspector.get_columns(table)] if found else []
+    families = {name: _type_family(kind) for name, kind in existing}
+    columns = [sa.Column(str(n), _column_type_for(frame[n], families.get(str(n)))) for n in frame.columns]
+    columns.append(sa.Column("_run_id", sa.Text()))
+    target = sa.Table(table, sa.MetaData(), *columns, sa.Index(f"ix_{table}_run_id", "_run_id"))
+    if not found:
+        target.create(conn)
+        return target
+    wanted = [(c.name, type(c.type.dialect_impl(conn.dialect)).__name__) for c in columns]
+    if [n for n, _ in existing] != [n for n, _ in wanted] or not _same_types(existing, wanted):
+        log.warning("%s: columns changed, table re-created (other runs' rows of it are gone)", table)
+        target.drop(conn)
+        target.create(conn)
+    else:  # tables written before rule tables were run-scoped lack the index
+        for index in target.indexes:
+            index.create(conn, checkfirst=True)
+    return target
+
+
+def _insert_frame(conn: Connection, target: sa.Table, frame: pd.DataFrame, run_id: str) -> int:
+    """Insert ``frame``'s rows tagged with ``run_id`` (JSON text for list/dict cells)."""
+    names = [str(n) for n in frame.columns]
+    types = [target.c[n].type for n in names]
+    records = (
+        {**{n: _cell(v, t) for n, v, t in zip(names, row, types, strict=True)}, "_run_id": run_id}
+        for row in frame.itertuples(index=False, name=None)
+    )
+    written = 0
+    for chunk in chunked(records, DEFAULT_CHUNK):
+        conn.execute(sa.insert(target), chunk)
+        written += len(chunk)
     return written
 
 
 def _same_types(existing: list[tuple[str, str]], wanted: list[tuple[str, str]]) -> bool:
     """Loose type comparison of reflected vs wanted columns (reflection names types per dialect)."""
+    return all(_type_family(a) == _type_family(b) for (_, a), (_, b) in zip(existing, wanted, strict=True))
 
-    def family(name: str) -> str:
-        upper = name.upper()
-        for fam in ("BOOL", "INT", "FLOAT", "REAL", "DOUBLE", "NUMERIC", "TIMESTAMP", "DATE", "TEXT", "CHAR"):
-            if fam in upper:
-                return {
-                    "REAL": "FLOAT",
-                    "DOUBLE": "FLOAT",
-                    "NUMERIC": "FLOAT",
-                    "TIMESTAMP": "DATE",
-                    "CHAR": "TEXT",
-                }.get(fam, fam)
-        return upper
 
-    return all(family(a) == family(b) for (_, a), (_, b) in zip(existing, wanted, strict=True))
+def _type_family(name: str) -> str:
+    """``BOOL``, ``INT``, ``FLOAT``, ``DATE`` or ``TEXT`` for a type's class name on any dialect."""
+    upper = name.upper()
+    for fam in ("BOOL", "INT", "FLOAT", "REAL", "DOUBLE", "NUMERIC", "TIMESTAMP", "DATE", "TEXT", "CHAR"):
+        if fam in upper:
+            return {
+                "REAL": "FLOAT",
+                "DOUBLE": "FLOAT",
+                "NUMERIC": "FLOAT",
+                "TIMESTAMP": "DATE",
+                "CHAR": "TEXT",
+            }.get(fam, fam)
+    return upper
+
+
+#: The type a frame column of each family is written as.
+_FAMILY_TYPES: dict[str, type[sa.types.TypeEngine[Any]]] = {
+    "BOOL": sa.Boolean,
+    "INT": sa.BigInteger,
+    "FLOAT": sa.Float,
+    "DATE": UTCDateTime,
+    "TEXT": sa.Text,
+}
+
+
+def _column_type_for(series: pd.Series, existing_family: str | None) -> sa.types.TypeEngine[Any]:
+    """``series``'s column type; a column without values, or ints for a float column, keeps the
+    existing column's type, so one run's empty or integral output does not re-create a rule
+    table and drop the other runs' rows."""
+    inferred = _frame_column_type(series)
+    if existing_family is None or _type_family(type(inferred).__name__) == existing_family:
+        return inferred
+    widening = _type_family(type(inferred).__name__) == "INT" and existing_family == "FLOAT"
+    if widening or all(_is_missing(v) for v in series):
+        return _FAMILY_TYPES.get(existing_family, sa.Text)()
+    return inferred
 
 
 def read_frame(engine: Engine, table: str | sa.Table, columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -1221,12 +1347,26 @@ def read_frame(engine: Engine, table: str | sa.Table, columns: Sequence[str] | N
     target = table_for(engine, table)
     cols = [target.c[c] for c in columns] if columns else list(target.c)
     key_cols = [c for c in target.primary_key.columns if c in cols] or cols[:1]
-    # Timestamps come back as the driver gives them (text on SQLite, aware datetimes on
-    # PostgreSQL) and are converted once per column below, not once per cell: at a million rows
-    # the per-cell conversion, and pandas probing SQLAlchemy rows, dominated the rule tasks.
+    return _select_frame(engine, cols, key_cols)
+
+
+def _select_frame(
+    engine: Engine,
+    cols: Sequence[sa.Column[Any]],
+    order_by: Sequence[sa.Column[Any]],
+    where: sa.ColumnElement[bool] | None = None,
+) -> pd.DataFrame:
+    """Selected columns as a DataFrame, timestamps as UTC.
+
+    Timestamps come back as the driver gives them (text on SQLite, aware datetimes on
+    PostgreSQL) and are converted once per column, not once per cell: at a million rows the
+    per-cell conversion, and pandas probing SQLAlchemy rows, dominated the rule tasks.
+    """
     stamps = {c.name for c in cols if isinstance(c.type, UTCDateTime | sa.DateTime)}
     raw = [sa.type_coerce(c, sa.Text()).label(c.name) if c.name in stamps else c for c in cols]
-    stmt = sa.select(*raw).order_by(*key_cols)
+    stmt = sa.select(*raw).order_by(*order_by)
+    if where is not None:
+        stmt = stmt.where(where)
     with engine.connect() as conn:
         rows = [tuple(row) for row in conn.execute(stmt)]
     frame = pd.DataFrame(rows, columns=[c.name for c in cols])

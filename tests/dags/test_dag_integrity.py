@@ -103,10 +103,17 @@ def test_rule_tasks_run_after_the_stages_whose_tables_they_read(dagbag: Any) -> 
         before = dag.get_task(stage).get_flat_relative_ids(upstream=True)
         producers = {s for s in STAGES if set(STAGE_NEEDS[stage]) & set(STAGE_OUTPUTS[s])}
         assert producers <= before, f"{stage} may run before {producers - before}"
-        assert "refresh_links" in before
+        assert {"refresh_links", "take_lease"} <= before
     # independent stages are not serialised behind each other
     assert "assign_owners" not in dag.get_task("match_contacts").get_flat_relative_ids(upstream=True)
     assert "name_pipelines" not in dag.get_task("dedup_accounts").get_flat_relative_ids(upstream=True)
+
+
+def test_crm_sync_holds_the_staging_lease_from_before_its_rules_to_its_end(dagbag: Any) -> None:
+    dag = dagbag.dags["crm_sync"]
+    assert "refresh_links" in dag.get_task("take_lease").get_flat_relative_ids(upstream=True)
+    for releases in ("finish_run", "record_failure"):
+        assert "take_lease" in dag.get_task(releases).get_flat_relative_ids(upstream=True), releases
 
 
 def test_the_stage_graph_names_the_tables_the_rules_write() -> None:

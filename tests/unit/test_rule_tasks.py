@@ -79,7 +79,7 @@ def test_deal6_association_snapshot_round_trip_through_staging(engine: sa.Engine
     planned = pd.DataFrame(
         [{"opportunity_id": "006A", "deal_id": "9001", "contact_id": "003A", "hs_contact_id": "H1"}]
     )
-    staging.replace_frame(engine, PLANNED_ASSOCIATION_SNAPSHOT_TABLE, planned, "r1")
+    staging.replace_run_rows(engine, PLANNED_ASSOCIATION_SNAPSHOT_TABLE, planned, "r1")
     assert advance_association_snapshot(engine, "r1") == 1
     read_back = load_inputs(engine, now=staging.now_utc()).association_snapshot
     assert next_association_snapshot(read_back).to_dict("records") == planned.to_dict("records")

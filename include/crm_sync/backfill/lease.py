@@ -1,16 +1,18 @@
 """The staging lease: one chunk at a time between its rules and its commit.
 
-The rule tasks replace whole rule tables (``rule_*``) and read the whole staged state, so two
-chunks planning at once would clobber each other's tables, and both would plan the Accounts
-they share (two HubSpot companies for one Account). A chunk therefore holds the lease named
+The rule tasks read the whole staged state, so two chunks planning at once would both plan the
+Accounts they share (two HubSpot companies for one Account); their rule tables are scoped by
+run, so they no longer clobber each other's intermediate rows. A chunk therefore holds the lease named
 ``staging`` from its extraction until its commit. The lease is a row in ``staging_lease``;
 the holder is the chunk key, so the same chunk re-run by a later DAG run (after a crash)
 takes over its own lease at once, while another chunk waits. A lease older than its time to
 live is taken over (its holder died without releasing it).
 
-This is the "lock" option for running chunks beside each other (run-scoped rule tables would
-avoid the clobbering but not the double planning of shared Accounts). ``crm_sync`` can take the
-same lease around its rules-to-commit section to serialise with a running backfill.
+This is the "lock" option for running chunks beside each other (run-scoped rule tables avoid
+the clobbering but not the double planning of shared Accounts). A non-dry ``crm_sync`` run takes
+the same lease from its first rule task to its end, so an hourly sync and a backfill never plan
+creates for the same unlinked records. Callers may pass ``alive`` to take over from a holder
+known to be dead before its time to live runs out (:mod:`crm_sync.backfill.holders`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 NAME = "staging"
 #: A holder that did not release within this time is presumed dead.
 DEFAULT_TTL = timedelta(hours=6)
+#: How long a task waiting for the lease is rescheduled for (holding no worker slot meanwhile).
+POKE = timedelta(seconds=15)
 
 metadata = sa.MetaData()
 
@@ -66,8 +70,12 @@ def try_acquire(
     name: str = NAME,
     ttl: timedelta = DEFAULT_TTL,
     now: datetime | None = None,
+    alive: Callable[[str], bool] | None = None,
 ) -> bool:
-    """Take (or renew) the lease if it is free, expired or already ours; atomic per dialect."""
+    """Take (or renew) the lease if it is free, expired or already ours; atomic per dialect.
+
+    With ``alive``, a holder it says is dead is taken over too (:func:`take_over`).
+    """
     ensure(engine)
     at = now or staging.now_utc()
     with engine.begin() as conn:
@@ -83,7 +91,17 @@ def try_acquire(
         with engine.begin() as conn:
             conn.execute(sa.insert(table).values(name=name, holder=who, acquired_at=at, expires_at=at + ttl))
     except sa.exc.IntegrityError:  # someone else holds it (or took it just now)
+        return alive is not None and _take_from_dead(engine, who, alive, name=name, ttl=ttl)
+    return True
+
+
+def _take_from_dead(
+    engine: sa.Engine, who: str, alive: Callable[[str], bool], *, name: str, ttl: timedelta
+) -> bool:
+    current = holder(engine, name)
+    if current is None or alive(current) or not take_over(engine, who, current, name=name, ttl=ttl):
         return False
+    log.warning("lease %r: took over from %r, which is no longer alive", name, current)
     return True
 
 

@@ -41,12 +41,12 @@ def scope_run(engine: sa.Engine, run_id: str, chunk: Chunk) -> dict[str, int]:
     plan = staging.read_plan(engine, run_id)
     kept = scope_plan(plan, chunk)
     staging.write_plan(engine, run_id, kept)
-    snapshot = read_stage_table(engine, "rule_snapshot")
+    snapshot = read_stage_table(engine, "rule_snapshot", run_id)
     if not snapshot.empty:
         snapshot = snapshot[
             (snapshot["object"] == "Account").to_numpy() & in_range(snapshot["sf_id"], chunk).to_numpy()
         ]
-    staging.replace_frame(engine, "rule_snapshot", snapshot, run_id)
-    cleared = read_stage_table(engine, "rule_cleared_links")
-    staging.replace_frame(engine, "rule_cleared_links", cleared.iloc[0:0], run_id)
+    staging.replace_run_rows(engine, "rule_snapshot", snapshot, run_id)
+    cleared = read_stage_table(engine, "rule_cleared_links", run_id)
+    staging.replace_run_rows(engine, "rule_cleared_links", cleared.iloc[0:0], run_id)
     return {"plan_rows": len(kept), "dropped": len(plan) - len(kept), "snapshot_rows": len(snapshot)}

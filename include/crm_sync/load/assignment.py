@@ -33,11 +33,9 @@ def assigned(item: LoadItem) -> bool:
     return item.action == "create" and bool(item.fields.get(ASSIGNMENT_FLAG))
 
 
-def hubspot_owners(engine: sa.Engine) -> dict[str, str]:
-    """Salesforce user id -> HubSpot owner id, as the owner rules matched them this run."""
-    if not sa.inspect(engine).has_table("rule_owner_sf"):
-        return {}
-    owners = staging.read_frame(engine, "rule_owner_sf")
+def hubspot_owners(engine: sa.Engine, run_id: str) -> dict[str, str]:
+    """Salesforce user id -> HubSpot owner id, as the owner rules of run ``run_id`` matched them."""
+    owners = staging.read_run_rows(engine, "rule_owner_sf", run_id, ("sf_user_id", "hs_owner_id"))
     return {
         str(user): str(owner)
         for user, owner in zip(owners["sf_user_id"], owners["hs_owner_id"], strict=True)
@@ -46,7 +44,7 @@ def hubspot_owners(engine: sa.Engine) -> dict[str, str]:
 
 
 def owner_fields(
-    reader: Queryable, engine: sa.Engine, created: Iterable[tuple[str, str]]
+    reader: Queryable, engine: sa.Engine, run_id: str, created: Iterable[tuple[str, str]]
 ) -> Mapping[str, dict[str, str]]:
     """``{Salesforce id: {"hubspot_owner_id": …}}`` for created (object, id) pairs with a mapped owner."""
     by_object: dict[str, list[str]] = {}
@@ -54,7 +52,7 @@ def owner_fields(
         by_object.setdefault(sobject, []).append(record_id)
     if not by_object:
         return {}
-    owners = hubspot_owners(engine)
+    owners = hubspot_owners(engine, run_id)
     result: dict[str, dict[str, str]] = {}
     for sobject, ids in by_object.items():
         for start in range(0, len(ids), _CHUNK):

@@ -23,15 +23,8 @@ from crm_sync.load.refs import RefResolver, UnresolvedReferenceError
 SNAPSHOT_KEY = ["object", "sf_id", "sf_field"]
 
 
-def _rule_table(engine: sa.Engine, name: str, run_id: str) -> pd.DataFrame:
-    if not sa.inspect(engine).has_table(name):
-        return pd.DataFrame()
-    frame = staging.read_frame(engine, name)
-    return frame[frame["_run_id"] == run_id].drop(columns=["_run_id"])
-
-
 def _resolver(engine: sa.Engine, run_id: str) -> RefResolver:
-    resolver = RefResolver.for_run(engine)
+    resolver = RefResolver.for_run(engine, run_id)
     with engine.connect() as conn:
         rows = conn.execute(
             sa.select(journal.table.c.object, journal.table.c.source_id, journal.table.c.target_id).where(
@@ -54,7 +47,7 @@ def _resolved(resolver: RefResolver, value: Any) -> Any:
 
 def advance_snapshot(engine: sa.Engine, run_id: str) -> int:
     """Upsert this run's proposed snapshot rows for pairs with no unwritten row; returns rows."""
-    proposed = _rule_table(engine, "rule_snapshot", run_id)
+    proposed = staging.read_run_rows(engine, "rule_snapshot", run_id)
     if proposed.empty:
         return 0
     resolver = _resolver(engine, run_id)
@@ -84,7 +77,7 @@ def advance_snapshot(engine: sa.Engine, run_id: str) -> int:
 
 def clear_links(engine: sa.Engine, run_id: str) -> int:
     """DEAL-4: drop the links of deals deleted in HubSpot whose Opportunity was kept."""
-    cleared = _rule_table(engine, "rule_cleared_links", run_id)
+    cleared = staging.read_run_rows(engine, "rule_cleared_links", run_id)
     if cleared.empty:
         return 0
     table = staging.sync_link

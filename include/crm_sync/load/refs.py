@@ -56,16 +56,17 @@ class RefResolver:
         self._stage_labels = dict(stage_labels or {})
 
     @classmethod
-    def for_run(cls, engine: sa.Engine) -> RefResolver:
-        """A resolver that knows the labels of the stages of pipelines this run creates (DEAL-2)."""
+    def for_run(cls, engine: sa.Engine, run_id: str) -> RefResolver:
+        """A resolver that knows the labels of the stages of pipelines run ``run_id`` creates (DEAL-2)."""
         labels: dict[tuple[str, str], str] = {}
-        if sa.inspect(engine).has_table("rule_pipeline_stages"):
-            stages = staging.read_frame(engine, "rule_pipeline_stages")
-            for key, api, label in zip(
-                stages["pipeline_key"], stages["stage_api_name"], stages["stage_label"], strict=True
-            ):
-                if isinstance(key, str) and isinstance(api, str) and isinstance(label, str):
-                    labels[(key, api)] = label
+        stages = staging.read_run_rows(
+            engine, "rule_pipeline_stages", run_id, ("pipeline_key", "stage_api_name", "stage_label")
+        )
+        for key, api, label in zip(
+            stages["pipeline_key"], stages["stage_api_name"], stages["stage_label"], strict=True
+        ):
+            if isinstance(key, str) and isinstance(api, str) and isinstance(label, str):
+                labels[(key, api)] = label
         return cls(engine, labels)
 
     def created(self, obj: str, source_id: str | None, target_id: str | None) -> None:

@@ -79,7 +79,7 @@ class LoadRunner:
         self.max_attempts = max_attempts
         self.chunk_size = chunk_size
         self.counts = LoadCounts()
-        self._resolver = RefResolver.for_run(engine)
+        self._resolver = RefResolver.for_run(engine, run_id)
         self._held: set[tuple[str, str]] = set()
         self._done: dict[int, WriteOutcome] = {}
 
@@ -215,7 +215,7 @@ class LoadRunner:
         if not isinstance(self.writer, assignment.Queryable):
             return {}
         chosen = [(i.object, o.target_id) for i, o in created if assignment.assigned(i) and o.target_id]
-        return assignment.owner_fields(self.writer, self.engine, chosen)
+        return assignment.owner_fields(self.writer, self.engine, self.run_id, chosen)
 
     def summary(self) -> dict[str, Any]:
         """Counts for XCom and the task log."""

@@ -17,7 +17,7 @@ STAGES: tuple[str, ...] = (
     "build_plan",
 )
 
-#: Tables each stage returns (the lead persists them under these names, replacing old contents).
+#: Tables each stage returns (persisted under these names, replacing the run's own rows).
 STAGE_OUTPUTS: dict[str, tuple[str, ...]] = {
     "match_contacts": ("rule_contact_pairs", "rule_contact_qualifies", "rule_plan_contacts"),
     "assign_owners": ("rule_owner_hs", "rule_owner_sf", "rule_owner_meta", "rule_plan_owners"),

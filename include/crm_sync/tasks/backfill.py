@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from crm_sync import staging
 from crm_sync.backfill import budget, extract, focus, imports, lease, registry, scope
+from crm_sync.backfill.holders import run_liveness
 from crm_sync.backfill.progress import Progress, progress
 from crm_sync.backfill.windows import ACC8_MAX_CHUNK, Chunk, ChunkKind, plan_id_ranges, plan_windows
 from crm_sync.rules.inputs import RuleInputs
@@ -336,9 +337,10 @@ def take_lease(
     is taken over: ``max_active_runs=1`` means that run is over. A chunk of this run that failed
     may still be retried by Airflow, so we wait for it for :data:`RETRY_GRACE`; after that it
     blocks the run (:class:`ChunkBlockedError`: re-trigger to resume). A running holder, or
-    another DAG's, makes us wait (:class:`~crm_sync.backfill.lease.LeaseBusyError` after ``wait_s``).
+    another DAG's, makes us wait (:class:`~crm_sync.backfill.lease.LeaseBusyError` after ``wait_s``);
+    a ``crm_sync`` run that is over (finished, failed, abandoned) is taken over at once.
     """
-    if lease.try_acquire(engine, chunk.key):
+    if lease.try_acquire(engine, chunk.key, alive=run_liveness(engine)):
         return
     holder = lease.holder(engine)
     held = registry.state_of(engine, holder) if holder and holder.startswith(f"{chunk.kind}:") else None
@@ -407,7 +409,7 @@ def _small(value: Mapping[str, Any]) -> dict[str, Any]:
 
 #: How long a chunk waiting for the staging lease sleeps before trying again (rescheduled,
 #: not holding a worker slot).
-LEASE_POKE = timedelta(seconds=15)
+LEASE_POKE = lease.POKE
 
 
 def extract_task(chunk_xcom: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:

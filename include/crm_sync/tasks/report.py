@@ -10,7 +10,8 @@ watermarks, so ``crm_sync``'s SYNC-1 cursor only moves after its own successful 
 two interleave, ``crm_sync`` merely re-reads a little more next time. Links come from
 ``sync_link`` plus the link fields just read (:func:`crm_sync.staging.refresh_links_from_staging`).
 Expectations that only the rules know (ACC-6 groups, ROLL-1..6 values, DEAL-8 flags) come from
-the rule tables of the latest ``crm_sync`` run.
+the rule tables' rows of the source run (the latest ``crm_sync`` run unless given; rule tables
+are scoped by run), or, when there is no source run, of the latest run that has rows.
 
 Called from ``crm_sync`` itself (its ``report`` task, no extraction), the same function reports
 on that run's staged state.
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 DAG_ID = "crm_data_quality_report"
 #: The per-record write failures of the loads (older staging databases may not have it yet).
 DEAD_LETTER_TABLE = "dead_letter"
-#: Staged and rule tables the report reads (absent rule tables read as empty).
+#: Staged tables the report reads whole.
 _TABLES: tuple[str, ...] = (
     "sf_account",
     "sf_contact",
@@ -59,21 +60,29 @@ _TABLES: tuple[str, ...] = (
     "sync_link",
     "quarantine",
     "sync_log",
+    "picklist_options",
+)
+#: Rule tables the report reads, one run's rows (absent tables and runs read as empty).
+_RULE_TABLES: tuple[str, ...] = (
     "rule_pipelines",
     "rule_account_groups",
     "rule_rollups",
     "rule_currency_flags",
-    "picklist_options",
 )
 
 
-def read_tables(engine: sa.Engine) -> dict[str, pd.DataFrame]:
-    """Every table the report reads; missing rule tables are empty frames."""
+def read_tables(engine: sa.Engine, source_run_id: str | None) -> dict[str, pd.DataFrame]:
+    """Every table the report reads: rule tables with ``source_run_id``'s rows (without a source
+    run, those of the latest run that has rows); missing tables are empty frames."""
     inspector = sa.inspect(engine)
-    return {
+    frames = {
         name: staging.read_frame(engine, name) if inspector.has_table(name) else pd.DataFrame()
         for name in _TABLES
     }
+    for name in _RULE_TABLES:
+        run_id = source_run_id or staging.latest_run_with_rows(engine, name)
+        frames[name] = pd.DataFrame() if run_id is None else staging.read_run_rows(engine, name, run_id)
+    return frames
 
 
 def _dead_letters(engine: sa.Engine) -> pd.DataFrame | None:
@@ -86,7 +95,7 @@ def gather(
     engine: sa.Engine, config: SyncConfig, source_run_id: str | None = None
 ) -> tuple[list[Any], dict[str, Any]]:
     """The comparison of every object pair, and the other findings, from staging."""
-    frames = read_tables(engine)
+    frames = read_tables(engine, source_run_id)
     examples = config.quality.examples
     owners = build_owner_map(frames["sf_user"], frames["hs_owner"], config.integration_user_email)
     objects = compare_all(frames, config, owners, examples)

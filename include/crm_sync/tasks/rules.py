@@ -1,10 +1,13 @@
 """Rule tasks: staging -> one pure rule stage -> staging, for the ``crm_sync`` DAG.
 
 Each of the seven rule tasks (``match_contacts`` ... ``build_plan``) loads the staged state and
-the tables earlier stages wrote, runs its stage of :mod:`crm_sync.rules.pipeline` (pure, no
-I/O), and replaces its own output tables. A retried task therefore recomputes the same tables
-from the same inputs (SYNC-4), and every intermediate result stays queryable in staging for
-anyone asking why the plan says what it says. XCom gets table names and counts only.
+the rows earlier stages of the same run wrote, runs its stage of :mod:`crm_sync.rules.pipeline`
+(pure, no I/O), and replaces its own run's rows of its output tables. Rule tables are scoped by
+run (``_run_id``), so an hourly sync and a backfill chunk never overwrite each other's
+intermediate results, and a retried task recomputes the same rows from the same inputs
+(SYNC-4). Every intermediate result stays queryable in staging for anyone asking why the plan
+says what it says (until :func:`crm_sync.staging.prune_run_rows` drops runs older than their
+DAG's latest). XCom gets table names and counts only.
 
 ``build_plan`` also writes the plan (``plan`` table), puts the rows the rules could not decide
 into ``quarantine`` (stage ``rules``) and resolves earlier rule quarantines that now pass
@@ -67,13 +70,13 @@ def run_stage(
         if name == pipeline.STAGES[0]:
             refresh_links(engine, run_id)
         inputs = load_inputs(engine, now=run_time(engine, run_id))
-    tables = {t: read_stage_table(engine, t) for t in pipeline.STAGE_NEEDS[name]}
+    tables = {t: read_stage_table(engine, t, run_id) for t in pipeline.STAGE_NEEDS[name]}
     outputs = pipeline.run_stage(name, inputs, config, tables, run_id)
     counts: dict[str, int] = {}
     for table, frame in outputs.items():
         if table == "rule_plan":
             continue
-        counts[table] = staging.replace_frame(engine, table, frame, run_id)
+        counts[table] = staging.replace_run_rows(engine, table, frame, run_id)
     result: dict[str, Any] = {"stage": name, "tables": counts}
     if name == "build_plan":
         result.update(_publish_plan(engine, run_id, outputs["rule_plan"]))
@@ -108,17 +111,28 @@ def advance_association_snapshot(engine: sa.Engine, run_id: str) -> int:
     """DEAL-6: store the deal-contact snapshot this run's plan leaves (the loader calls it once
     the loads of ``run_id`` are done). The snapshot is observed state, so it is right whether
     or not every write succeeded; returns the rows stored."""
-    planned = read_stage_table(engine, PLANNED_ASSOCIATION_SNAPSHOT_TABLE)
+    planned = read_stage_table(engine, PLANNED_ASSOCIATION_SNAPSHOT_TABLE, run_id)
     return staging.replace_frame(
         engine, ASSOCIATION_SNAPSHOT_TABLE, next_association_snapshot(planned), run_id
     )
 
 
-def read_stage_table(engine: sa.Engine, table: str) -> pd.DataFrame:
-    """An earlier stage's table, without staging's bookkeeping column; empty if never written."""
-    if not sa.inspect(engine).has_table(table):
+def read_stage_table(engine: sa.Engine, table: str, run_id: str | None = None) -> pd.DataFrame:
+    """A table the rules read, without staging's bookkeeping column; empty if never written.
+
+    A rule table (``rule_*``) is read for ``run_id`` only: the rows an earlier stage of the same
+    run wrote. The global state tables (DEAL-6's association snapshot, picklist options) hold
+    one state for every run and are read whole, without a run id.
+    """
+    if table.startswith(staging.RULE_TABLE_PREFIX):
+        if run_id is None:
+            raise ValueError(f"{table} is scoped by run: read it with the run id")
+        columns = pipeline.TABLE_COLUMNS.get(table, ())
+        frame = staging.read_run_rows(engine, table, run_id, columns)
+    elif not sa.inspect(engine).has_table(table):
         return pd.DataFrame(columns=list(pipeline.TABLE_COLUMNS.get(table, ())))
-    frame = staging.read_frame(engine, table).drop(columns=["_run_id"], errors="ignore")
+    else:
+        frame = staging.read_frame(engine, table).drop(columns=["_run_id"], errors="ignore")
     return pipeline.decode_plan(frame) if table.startswith("rule_plan") else frame
 
 

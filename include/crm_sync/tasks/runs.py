@@ -2,8 +2,10 @@
 
 ``start_run`` loads and validates the sync configuration before any API call, so a typo in the
 YAML fails the run at once with a message naming the key (DESIGN.md), and registers the run in
-``sync_run`` so ``crm-sync plan`` can find "the latest run". ``finish_run`` records the outcome
-and logs the run's counts for the people watching the task log.
+``sync_run`` so ``crm-sync plan`` can find "the latest run". ``take_lease`` holds the staging
+lease a running backfill also takes, from the first rule task until the run ends.
+``finish_run`` records the outcome, releases the lease and logs the run's counts for the people
+watching the task log; ``record_failure`` marks a failed run and releases the lease too.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import sqlalchemy as sa
+
 from crm_sync import staging
+from crm_sync.backfill import holders, lease
 from crm_sync.settings import load_config
 from crm_sync.tasks.extract import as_utc
 
@@ -52,15 +57,60 @@ def start_run(
     return {"run_id": run_id, "config": config.source, "dry_run": bool(params.get("dry_run", False))}
 
 
+def take_lease(
+    context: Mapping[str, Any], *, staging_conn_id: str = staging.DEFAULT_CONN_ID
+) -> dict[str, Any]:
+    """Hold the staging lease (holder ``run:<run_id>``) until the run ends, or raise while busy.
+
+    A running backfill chunk holds the lease from its extraction to its commit; planning beside
+    it would plan creates for the same unlinked records (a duplicate in a CRM) and commit
+    snapshots and links under each other. While a live holder has it this raises
+    :class:`~crm_sync.backfill.lease.LeaseBusyError` (:func:`take_lease_task` reschedules); a
+    dead holder (:mod:`crm_sync.backfill.holders`: a run that is over, a chunk that failed or
+    finished) is taken over, so the hourly sync has priority over a failed backfill, whose
+    next step then stops and resumes when re-triggered. A dry run takes no lease: rule tables
+    are scoped by run and it writes neither CRM nor what a commit advances.
+    """
+    run_id = str(context["run_id"])
+    if (context.get("params") or {}).get("dry_run"):
+        return {"run_id": run_id, "lease": None}
+    engine = staging.staging_engine(staging_conn_id)
+    who = holders.for_run(run_id)
+    if not lease.try_acquire(engine, who, alive=holders.liveness(engine)):
+        raise lease.LeaseBusyError(f"lease {lease.NAME!r} is held by {lease.holder(engine)!r}; {who!r} waits")
+    log.info("run %s holds the staging lease", run_id)
+    return {"run_id": run_id, "lease": who}
+
+
+def take_lease_task(context: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`take_lease` for a DAG task: busy -> rescheduled (no worker slot held while waiting)."""
+    from airflow.sdk.exceptions import AirflowRescheduleException
+
+    from crm_sync.tasks import failfast
+
+    try:
+        return failfast.run(take_lease, context)
+    except lease.LeaseBusyError as busy:
+        log.info("%s; trying again in %s", busy, lease.POKE)
+        raise AirflowRescheduleException(staging.now_utc() + lease.POKE) from busy  # type: ignore[no-untyped-call]
+
+
+def _end(engine: sa.Engine, run_id: str, status: str) -> None:
+    """Record the run's end (pruning older runs' rule rows) and give the lease back."""
+    staging.finish_run(engine, run_id, status)
+    if lease.release(engine, holders.for_run(run_id)):
+        log.info("run %s released the staging lease", run_id)
+
+
 def finish_run(
     context: Mapping[str, Any], *, staging_conn_id: str = staging.DEFAULT_CONN_ID
 ) -> dict[str, Any]:
-    """Mark the run done and log its per-stage counts from ``sync_log``."""
+    """Mark the run done, release the lease and log its per-stage counts from ``sync_log``."""
     engine = staging.staging_engine(staging_conn_id)
     run_id = str(context["run_id"])
     params = context.get("params") or {}
     status = "planned" if params.get("dry_run") else "succeeded"
-    staging.finish_run(engine, run_id, status)
+    _end(engine, run_id, status)
     log_rows = staging.read_frame(engine, "sync_log")
     mine = log_rows[log_rows["run_id"] == run_id]
     for row in mine.itertuples(index=False):
@@ -87,13 +137,13 @@ def finish_run(
 def record_failure(
     context: Mapping[str, Any], *, staging_conn_id: str = staging.DEFAULT_CONN_ID
 ) -> dict[str, Any]:
-    """Mark the run ``failed`` in ``sync_run`` (a task of it failed; nothing else is touched).
+    """Mark the run ``failed`` in ``sync_run`` and release the staging lease (a task failed).
 
     Its watermarks stay where they were, so the next run re-reads this interval; what the loads
     wrote is in ``load_journal`` and the links, so nothing is written twice.
     """
     engine = staging.staging_engine(staging_conn_id)
     run_id = str(context["run_id"])
-    staging.finish_run(engine, run_id, "failed")
+    _end(engine, run_id, "failed")
     log.error("run %s failed; the next run re-reads its interval", run_id)
     return {"run_id": run_id, "status": "failed"}

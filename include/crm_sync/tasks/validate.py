@@ -38,7 +38,7 @@ from crm_sync.settings import load_config
 log = logging.getLogger(__name__)
 
 STAGE = "validate"
-#: Reference tables the suites read whole (small metadata and rule maps).
+#: Reference tables the suites read whole (small metadata).
 _REFERENCE_TABLES: tuple[str, ...] = (
     "sf_user",
     "hs_owner",
@@ -46,10 +46,10 @@ _REFERENCE_TABLES: tuple[str, ...] = (
     "hs_pipeline_stage",
     "sf_record_type",
     "sync_link",
-    "rule_pipelines",
-    "rule_pipeline_stages",
     "picklist_options",
 )
+#: Rule maps the suites read, the validated run's rows only (rule tables are scoped by run).
+_RULE_TABLES: tuple[str, ...] = ("rule_pipelines", "rule_pipeline_stages")
 
 
 def _columns(spec: ObjectSpec, available: list[str]) -> list[str]:
@@ -67,8 +67,9 @@ def _columns(spec: ObjectSpec, available: list[str]) -> list[str]:
     return [c for c in dict.fromkeys(w for w in wanted if w) if c in available]
 
 
-def read_inputs(engine: sa.Engine) -> dict[str, pd.DataFrame]:
-    """The staged frames validation reads: only the columns the suites need of the big tables.
+def read_inputs(engine: sa.Engine, run_id: str) -> dict[str, pd.DataFrame]:
+    """The staged frames validation reads for run ``run_id``: only the columns the suites need
+    of the big tables, and that run's rule maps.
 
     The deals suite reads ``id`` and ``pipeline`` too, which is all the plan suite needs of them.
     """
@@ -81,6 +82,9 @@ def read_inputs(engine: sa.Engine) -> dict[str, pd.DataFrame]:
     for table in _REFERENCE_TABLES:
         if inspector.has_table(table):
             frames[table] = staging.read_frame(engine, table)
+    for table in _RULE_TABLES:
+        if inspector.has_table(table):
+            frames[table] = staging.read_run_rows(engine, table, run_id)
     return frames
 
 
@@ -96,7 +100,7 @@ def validate_plan(run_id: str, *, staging_conn_id: str = staging.DEFAULT_CONN_ID
     settings = load_config().quality
     engine = staging.staging_engine(staging_conn_id)
     staging.ensure_schema(engine)
-    frames = read_inputs(engine)
+    frames = read_inputs(engine, run_id)
     plan = bulk_read.plan_frame(engine, run_id)
     result = validate(frames, plan, samples=settings.examples, run_id=run_id)
     with engine.begin() as conn:

@@ -104,7 +104,7 @@ def hubspot_plan() -> list[PlanRow]:
 
 def publish(engine: sa.Engine, run_id: str, rows: list[PlanRow]) -> None:
     staging.write_plan(engine, run_id, plan_frame(rows, run_id))
-    staging.replace_frame(engine, "rule_pipeline_stages", STAGES, run_id)
+    staging.replace_run_rows(engine, "rule_pipeline_stages", STAGES, run_id)
 
 
 def links(engine: sa.Engine) -> set[tuple[str, str, str]]:
@@ -256,7 +256,7 @@ def test_snapshot_advances_only_for_pairs_whose_writes_all_succeeded(engine: sa.
             "synced_at": [pd.Timestamp("2026-01-01", tz="UTC")] * 2,
         }
     )
-    staging.replace_frame(engine, "rule_snapshot", proposed, "r1")
+    staging.replace_run_rows(engine, "rule_snapshot", proposed, "r1")
     run(engine, "r1", MemoryWriter("hubspot"), MemoryWriter("salesforce"))
 
     assert bookkeeping.advance_snapshot(engine, "r1") == 1

@@ -61,9 +61,11 @@ LINKED: dict[str, tuple[str, str, str]] = {
 }
 #: HubSpot association object type -> staged table.
 HS_TYPES: dict[str, str] = {"companies": "hs_company", "contacts": "hs_contact", "deals": "hs_deal"}
-#: Stages that decide for the whole org, so they read all of staging: DEAL-2 names a pipeline
+#: Stages that decide for the whole org (:func:`whole_org_inputs`): DEAL-2 names a pipeline
 #: per record type in use by any Opportunity, not only by the window's.
 WHOLE_ORG_STAGES: frozenset[str] = frozenset({"name_pipelines"})
+#: The Opportunity columns those stages read (record type in use, alive or deleted).
+WHOLE_ORG_OPPORTUNITY_COLUMNS = ("Id", "RecordTypeId", "IsDeleted", "_deleted")
 #: The closure stops after this many rounds (each round adds at least one record).
 MAX_ROUNDS = 50
 
@@ -247,3 +249,20 @@ def focus_inputs(inputs: RuleInputs, seeds: Mapping[str, Collection[str]]) -> tu
     for table, frame in restricted.items():
         setattr(focused, table, frame)
     return focused, focus
+
+
+def whole_org_inputs(inputs: RuleInputs) -> RuleInputs:
+    """What :data:`WHOLE_ORG_STAGES` read: reference tables, reference links and every
+    Opportunity's record type; small, so a chunk can drop the rest of staging before planning."""
+    opp = inputs.sf_opportunity
+    links = inputs.links
+    return RuleInputs(
+        now=inputs.now,
+        sf_record_type=inputs.sf_record_type,
+        sf_opportunity_stage=inputs.sf_opportunity_stage,
+        sf_opportunity=opp[[c for c in WHOLE_ORG_OPPORTUNITY_COLUMNS if c in opp.columns]],
+        hs_pipeline=inputs.hs_pipeline,
+        hs_pipeline_stage=inputs.hs_pipeline_stage,
+        links=links[~_text(links, "object").isin(list(LINKED)).to_numpy()] if not links.empty else links,
+        picklist_options=inputs.picklist_options,
+    )

@@ -251,7 +251,7 @@ def _chunk_inputs(engine: sa.Engine, chunk: Chunk, run_id: str) -> tuple[RuleInp
     seeds = {"sf_opportunity": imports.window_ids(engine, chunk)["Opportunity"]}
     focused, found = focus.focus_inputs(inputs, seeds)
     log.info("chunk %s plans its neighbourhood (%d rounds): %s", chunk.key, found.rounds, found.counts())
-    return inputs, focused
+    return focus.whole_org_inputs(inputs), focused  # the rest of staging is freed here
 
 
 def load_chunk(

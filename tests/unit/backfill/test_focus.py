@@ -11,7 +11,7 @@ import json
 
 import pandas as pd
 import pytest
-from crm_sync.backfill.focus import WHOLE_ORG_STAGES, focus_inputs, neighbourhood
+from crm_sync.backfill.focus import WHOLE_ORG_STAGES, focus_inputs, neighbourhood, whole_org_inputs
 from crm_sync.plan import PLAN_COLUMNS
 from crm_sync.rules.inputs import RuleInputs
 from crm_sync.rules.normalize import as_text
@@ -34,6 +34,7 @@ def full() -> tuple[RuleInputs, set[str]]:
 def _chunk_plan(whole: RuleInputs, opportunities: list[str]) -> pd.DataFrame:
     """The stages as a chunk runs them: the whole-org ones on everything, the rest focused."""
     focused, _ = focus_inputs(whole, {"sf_opportunity": opportunities})
+    whole = whole_org_inputs(whole)
     tables: dict[str, pd.DataFrame] = {}
     for stage in STAGES:
         tables.update(

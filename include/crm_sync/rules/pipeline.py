@@ -216,8 +216,9 @@ def dedup_accounts(inputs: RuleInputs, config: SyncConfig, tables: Mapping[str, 
     """ACC-1..ACC-6: Account dedup groups, Account/company pairs and their rows."""
     owners = _owner_map(tables, inputs, config)
     contacts = _contacts_result(tables)
-    dedup = account_rules.dedup_accounts(inputs.sf_account, account_rules.linked_account_ids(inputs))
-    result = account_rules.plan_accounts(inputs, config, owners, contacts, dedup)
+    # plan_accounts runs ACC-6 dedup on the frames it builds anyway (one pass over the
+    # staged Accounts and companies instead of two).
+    result = account_rules.plan_accounts(inputs, config, owners, contacts)
     return {
         "rule_account_groups": result.dedup.groups,
         "rule_possible_duplicates": result.dedup.possible,

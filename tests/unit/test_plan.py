@@ -20,6 +20,7 @@ from crm_sync.plan import (
     created_refs,
     empty_plan,
     is_ref,
+    json_texts,
     parse_ref,
     plan_frame,
     plan_rows,
@@ -141,3 +142,9 @@ def test_plan_rows_from_ready_fields_or_a_count_with_per_row_rules() -> None:
     assert skipped["reason"].tolist() == ["r", "r"]
     with pytest.raises(ValueError, match="plan rows"):
         plan_rows(target=Target.HUBSPOT, object="Account", action=Action.SKIP, count=1)
+
+
+def test_json_texts_write_what_json_dumps_writes() -> None:
+    values = ["plain", 'q"uote', "back\\slash", "caf\u00e9", "\x7f", "tab\t", "", None, 1.5, -0.0]
+    values += [float("nan"), float("inf"), 3, 10**20, True, False, {"a": 1}]
+    assert json_texts(values) == [json.dumps(v) for v in values]

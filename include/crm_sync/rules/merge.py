@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from crm_sync.catalog import FieldType, stream
-from crm_sync.plan import Action, Target, empty_plan, json_safe, plan_rows
+from crm_sync.plan import Action, Target, empty_plan, json_safe, json_texts, plan_rows
 from crm_sync.rules.normalize import as_text, as_timestamp, column, first_present
 from crm_sync.rules.owners import OwnerMap, unmapped_owner_skips
 from crm_sync.rules.value_maps import ValueMap, unmapped_reason, value_map
@@ -201,7 +201,7 @@ _SNAPSHOT_TYPE: dict[str, FieldType] = {
 def encode_snapshot(canon: pd.Series, kind: ValueKind) -> pd.Series:
     """JSON text of canonical values, as stored in the snapshot's ``value`` column (SYNC-3)."""
     out = format_for(canon, kind, _SNAPSHOT_TYPE.get(kind, "string"))
-    return pd.Series([_encode_one(v) for v in out.tolist()], index=canon.index, dtype=object)
+    return pd.Series(json_texts(out.tolist(), _encode_one), index=canon.index, dtype=object)
 
 
 _JSON_PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f-\uffff]*')
@@ -233,7 +233,18 @@ def decode_snapshot(values: pd.Series) -> pd.Series:
     kind. One Python pass over the column, cheaper than a chain of pandas string methods.
     """
     raw = values.to_numpy(dtype=object)
-    return pd.Series([_decode_one(v) for v in raw], index=values.index, dtype=object)
+    # The common case inline: a quoted string without escapes (no whitespace to strip around
+    # the quotes) is its inside; _decode_one decides everything else.
+    return pd.Series(
+        [
+            v[1:-1]
+            if v.__class__ is str and len(v) > 1 and v[0] == '"' and v[-1] == '"' and "\\" not in v
+            else _decode_one(v)
+            for v in raw
+        ],
+        index=values.index,
+        dtype=object,
+    )
 
 
 # --------------------------------------------------------------------------- the merge (SYNC-3)
@@ -517,9 +528,9 @@ def _snapshot_wide(
         hit = same_pair & (snap_fields == name)
         if not hit.any():
             continue
-        col = np.full(len(pairs), None, dtype=object)
-        col[pos[hit]] = values[hit]
-        out[name] = decode_snapshot(pd.Series(col, dtype=object)).to_numpy(dtype=object)
+        col = np.full(len(pairs), None, dtype=object)  # a blank decodes to None: decode only hits
+        col[pos[hit]] = decode_snapshot(pd.Series(values[hit], dtype=object)).to_numpy(dtype=object)
+        out[name] = col
     return out
 
 

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from crm_sync.catalog import FieldType, stream
-from crm_sync.plan import Action, Target, empty_plan, json_safe, json_texts, plan_rows
+from crm_sync.plan import Action, Target, empty_plan, iso_texts, json_safe, json_texts, plan_rows
 from crm_sync.rules.normalize import as_text, as_timestamp, column, first_present
 from crm_sync.rules.owners import OwnerMap, unmapped_owner_skips
 from crm_sync.rules.value_maps import ValueMap, unmapped_reason, value_map
@@ -165,11 +165,7 @@ def format_for(
     """
     index = canon.index
     if kind in ("date", "datetime"):
-        if target == "date":
-            out = canon.dt.strftime("%Y-%m-%d")
-        else:
-            out = canon.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
-        return pd.Series(json_safe(out.where(canon.notna())), index=index, dtype=object)
+        return pd.Series(iso_texts(canon, "D" if target == "date" else "ms"), index=index, dtype=object)
     if kind == "number":
         # Integral values go out as ``int``, but only where a float holds them exactly: 1e300
         # stays 1e300 (and is quarantined by its target's range), never a wrapped int64.

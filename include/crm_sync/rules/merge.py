@@ -504,12 +504,13 @@ def _snapshot_wide(
     out = pd.DataFrame(index=pd.RangeIndex(len(pairs)))
     if snapshot.empty or "sf_field" not in snapshot.columns or pairs.empty:
         return out
-    objects = text(column(snapshot, "object"))
-    fields = text(snapshot["sf_field"])
-    keep = ((objects == sf_object) & fields.isin(list(sf_fields))).to_numpy(dtype=bool)
+    # The snapshot holds every object: read the field names of this object's rows only.
+    mine = (text(column(snapshot, "object")) == sf_object).to_numpy(dtype=bool)
+    snap = snapshot[mine]
+    keep = text(snap["sf_field"]).isin(list(sf_fields)).to_numpy(dtype=bool)
     if not keep.any():
         return out
-    snap = snapshot[keep]
+    snap = snap[keep]
     if "synced_at" in snap.columns and snap.duplicated(["sf_id", "sf_field"]).any():
         snap = snap.sort_values("synced_at", kind="stable")  # the latest wins below
     sf_index = pd.Index(text(pairs["sf_id"]).to_numpy(dtype=object))

@@ -401,9 +401,13 @@ def as_text(values: pd.Series) -> pd.Series:
         # When every present value is a ``str`` (one C-speed check), the pass needs no missing
         # mask and no copy of the column first: anything not a ``str`` is missing.
         present = values.to_numpy(dtype=object)
+        if pd.api.types.infer_dtype(present, skipna=False) == "string":  # no missing value
+            stripped = np.fromiter(map(str.strip, present), dtype=object, count=len(present))
+            stripped[stripped == ""] = None
+            return pd.Series(pd.array(stripped, dtype="str"), index=values.index)
         if pd.api.types.infer_dtype(present, skipna=True) == "string":
             text = [(v.strip() or None) if isinstance(v, str) else None for v in present]
-            return pd.Series(pd.array(text, dtype="str"), index=values.index)
+            return pd.Series(pd.array(np.array(text, dtype=object), dtype="str"), index=values.index)
         raw = object_array(values)
         try:
             stripped = [None if v is None else (v.strip() or None) for v in raw]

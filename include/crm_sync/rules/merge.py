@@ -148,9 +148,23 @@ def calendar_days(values: pd.Series) -> pd.Series:
 
 def same(left: pd.Series, right: pd.Series) -> np.ndarray:
     """Element-wise equality of two canonical Series where NA equals NA (SYNC-4: None == "")."""
+    if _python_text(left) and _python_text(right):
+        # Text keys compared on their object arrays (no copy): a str never equals NaN, and
+        # NaN, the only missing value these arrays hold, is the one value unequal to itself.
+        a, b = left.to_numpy(dtype=object), right.to_numpy(dtype=object)
+        return np.asarray((a == b) | (np.not_equal(a, a) & np.not_equal(b, b)), dtype=bool)
     equal = (left == right).to_numpy(dtype=bool, na_value=False)
     both_blank = left.isna().to_numpy() & right.isna().to_numpy()
     return np.asarray(equal | both_blank, dtype=bool)
+
+
+def _python_text(values: pd.Series) -> bool:
+    """Whether ``values`` is pandas' ``str`` dtype kept as Python strings, NaN for missing
+    (its ``na_value`` is NaN, a float, rather than ``pd.NA``)."""
+    dtype = values.dtype
+    if not isinstance(dtype, pd.StringDtype):
+        return False
+    return dtype.storage == "python" and isinstance(dtype.na_value, float)
 
 
 def format_for(

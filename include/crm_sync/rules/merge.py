@@ -578,8 +578,9 @@ def lookup_rows(frame: pd.DataFrame, key: str, ids: pd.Series) -> pd.DataFrame:
     if frame.empty or key not in frame.columns:
         return pd.DataFrame(index=pd.RangeIndex(len(ids)))
     keys = text(frame[key])
-    keep = keys.notna() & ~keys.duplicated(keep="last")
-    indexed = frame[keep.to_numpy()].set_index(pd.Index(keys[keep].to_numpy(dtype=object)))
+    keep = (keys.notna() & ~keys.duplicated(keep="last")).to_numpy(dtype=bool)
+    rows = frame if keep.all() else frame[keep]  # the reindex below copies: no copy before it
+    indexed = rows.set_index(pd.Index(keys[keep].to_numpy(dtype=object)))
     out = indexed.reindex(text(ids).to_numpy(dtype=object))
     return out.reset_index(drop=True)
 

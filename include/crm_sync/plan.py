@@ -191,9 +191,11 @@ def check_plan(frame: pd.DataFrame) -> None:
     if bad_target.any() or bad_action.any():
         sample = frame.loc[bad_target | bad_action, ["target", "object", "action"]].head(3)
         raise ValueError(f"plan rows with unknown target/action: {sample.to_dict('records')}")
-    allowed = frame["target"].map({"salesforce": SALESFORCE_OBJECTS, "hubspot": HUBSPOT_OBJECTS})
-    bad_object = [obj not in objs for obj, objs in zip(frame["object"], allowed, strict=True)]
-    if any(bad_object):
+    bad_object = np.zeros(len(frame), dtype=bool)  # every target is known by now
+    for target, objects in ((Target.SALESFORCE, SALESFORCE_OBJECTS), (Target.HUBSPOT, HUBSPOT_OBJECTS)):
+        mine = (frame["target"] == target.value).to_numpy(dtype=bool)
+        bad_object |= mine & ~frame["object"].isin(objects).to_numpy(dtype=bool)
+    if bad_object.any():
         sample = frame.loc[bad_object, ["target", "object"]].head(3)
         raise ValueError(f"plan rows name objects their target does not have: {sample.to_dict('records')}")
 

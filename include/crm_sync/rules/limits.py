@@ -150,24 +150,31 @@ def _written_cells(rows: pd.DataFrame, limits: Mapping[str, Limit]) -> dict[str,
     Rows come in few shapes (the rules build rows of one pattern of written fields together),
     so rows are grouped by the fields they write, in order, and each limited field is read
     from its rows in one comprehension. Fields are listed in the order the rows first write
-    them (a row's reasons name its fields in that order).
+    them (a row's reasons name its fields in that order). Plain lists, no tuple per row: at a
+    million rows, tracked tuples would set off the garbage collector over the whole plan.
     """
-    shapes: dict[tuple[str, ...], list[tuple[int, dict[str, Any]]]] = {}
+    shapes: dict[tuple[str, ...], tuple[list[int], list[dict[str, Any]]]] = {}
     for pos, written in zip(rows.index.tolist(), rows["fields"].tolist(), strict=True):
         if written:
-            shapes.setdefault(tuple(written), []).append((pos, written))
+            at, dicts = shapes.setdefault(tuple(written), ([], []))
+            at.append(pos)
+            dicts.append(written)
     cells: dict[str, tuple[list[int], list[Any]]] = {}
     first: dict[str, tuple[int, int]] = {}  # field -> (first row writing it, its place there)
-    for names, members in shapes.items():
+    for names, (positions, dicts) in shapes.items():
         for place, name in enumerate(names):
             if name not in limits:
                 continue
-            hits = [(pos, value) for pos, written in members if (value := written[name]) is not None]
-            if hits:
-                at, values = cells.setdefault(name, ([], []))
-                at.extend(pos for pos, _ in hits)
-                values.extend(value for _, value in hits)
-                first[name] = min(first.get(name, (hits[0][0], place)), (hits[0][0], place))
+            values = [written[name] for written in dicts]
+            at = positions
+            if None in values:
+                kept = [i for i, value in enumerate(values) if value is not None]
+                at, values = [positions[i] for i in kept], [values[i] for i in kept]
+            if at:
+                cell_at, cell_values = cells.setdefault(name, ([], []))
+                cell_at.extend(at)
+                cell_values.extend(values)
+                first[name] = min(first.get(name, (at[0], place)), (at[0], place))
     return {name: cells[name] for name in sorted(cells, key=first.__getitem__)}
 
 

@@ -13,11 +13,13 @@ ask why a record did not sync.
 
 from __future__ import annotations
 
+import json
+import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -189,9 +191,11 @@ def check_plan(frame: pd.DataFrame) -> None:
     if bad_target.any() or bad_action.any():
         sample = frame.loc[bad_target | bad_action, ["target", "object", "action"]].head(3)
         raise ValueError(f"plan rows with unknown target/action: {sample.to_dict('records')}")
-    allowed = frame["target"].map({"salesforce": SALESFORCE_OBJECTS, "hubspot": HUBSPOT_OBJECTS})
-    bad_object = [obj not in objs for obj, objs in zip(frame["object"], allowed, strict=True)]
-    if any(bad_object):
+    bad_object = np.zeros(len(frame), dtype=bool)  # every target is known by now
+    for target, objects in ((Target.SALESFORCE, SALESFORCE_OBJECTS), (Target.HUBSPOT, HUBSPOT_OBJECTS)):
+        mine = (frame["target"] == target.value).to_numpy(dtype=bool)
+        bad_object |= mine & ~frame["object"].isin(objects).to_numpy(dtype=bool)
+    if bad_object.any():
         sample = frame.loc[bad_object, ["target", "object"]].head(3)
         raise ValueError(f"plan rows name objects their target does not have: {sample.to_dict('records')}")
 
@@ -204,13 +208,51 @@ def json_safe(values: pd.Series) -> np.ndarray:
     through here (datetimes become ISO 8601 UTC text with milliseconds).
     """
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        values = (values.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z").where(values.notna())
+        return iso_texts(values, "ms")
     arr = np.asarray(values.to_numpy(dtype=object), dtype=object)
     missing = np.asarray(pd.isna(arr), dtype=bool)
     if missing.any():
         arr = arr.copy()
         arr[missing] = None
     return arr
+
+
+def iso_texts(values: pd.Series, unit: Literal["ms", "D"]) -> np.ndarray:
+    """Datetimes as ISO 8601 text in their own zone (the UTC the rules use): ``"ms"`` ->
+    ``2026-01-02T03:04:05.678Z`` (milliseconds, truncated), ``"D"`` -> ``2026-01-02``;
+    missing -> None. An object array, formatted by numpy in C: ``.dt.strftime`` formats each
+    value in Python, which at a million plan cells is seconds."""
+    wall = values.dt.tz_localize(None) if getattr(values.dtype, "tz", None) is not None else values
+    stamps = wall.to_numpy().astype(f"datetime64[{unit}]")
+    text = np.datetime_as_string(stamps, unit=unit)
+    out = np.char.add(text, "Z").astype(object) if unit == "ms" else text.astype(object)
+    missing = np.isnat(stamps)
+    if missing.any():
+        out[missing] = None
+    return np.asarray(out, dtype=object)
+
+
+#: Text that ``json.dumps`` writes as itself between quotes: printable ASCII without ``"``/``\\``.
+_JSON_VERBATIM = re.compile(r"[ !#-\[\]-~]*")
+
+
+def json_texts(values: Iterable[Any], dumps: Callable[[Any], str] = json.dumps) -> list[str]:
+    """``[dumps(v) for v in values]``, with the common cases (plain ASCII text, ``None``,
+    finite floats, ints) written inline: at a million cells the per-value ``json.dumps`` call
+    is what costs. The inline forms are exactly what ``json.dumps`` writes for them; ``dumps``
+    decides every other value."""
+    return [
+        f'"{v}"'
+        if v.__class__ is str and _JSON_VERBATIM.fullmatch(v)
+        else "null"
+        if v is None
+        else float.__repr__(v)
+        if v.__class__ is float and math.isfinite(v)
+        else int.__repr__(v)
+        if v.__class__ is int
+        else dumps(v)
+        for v in values
+    ]
 
 
 def _id_cells(ids: pd.Series | str | None, n: int, positions: np.ndarray) -> Any:

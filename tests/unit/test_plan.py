@@ -20,6 +20,8 @@ from crm_sync.plan import (
     created_refs,
     empty_plan,
     is_ref,
+    iso_texts,
+    json_texts,
     parse_ref,
     plan_frame,
     plan_rows,
@@ -141,3 +143,18 @@ def test_plan_rows_from_ready_fields_or_a_count_with_per_row_rules() -> None:
     assert skipped["reason"].tolist() == ["r", "r"]
     with pytest.raises(ValueError, match="plan rows"):
         plan_rows(target=Target.HUBSPOT, object="Account", action=Action.SKIP, count=1)
+
+
+def test_json_texts_write_what_json_dumps_writes() -> None:
+    values = ["plain", 'q"uote', "back\\slash", "caf\u00e9", "\x7f", "tab\t", "", None, 1.5, -0.0]
+    values += [float("nan"), float("inf"), 3, 10**20, True, False, {"a": 1}]
+    assert json_texts(values) == [json.dumps(v) for v in values]
+
+
+def test_iso_texts_format_as_strftime_does() -> None:
+    stamps = pd.Series(
+        pd.to_datetime(["2026-03-01T01:02:03.456789Z", "1969-12-31T23:59:59.9999Z", None], utc=True)
+    )
+    millis = (stamps.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z").tolist()
+    assert iso_texts(stamps, "ms").tolist() == [*millis[:2], None]
+    assert iso_texts(stamps, "D").tolist() == ["2026-03-01", "1969-12-31", None]

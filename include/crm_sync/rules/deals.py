@@ -398,6 +398,7 @@ def plan_deals(
     pd_ = d.iloc[world.pairs["d"].to_numpy()].reset_index(drop=True)
     deleted_deals, cleared = _deletes(plans, po, pd_, world.pairs)
     mo, md = _screen_live_pairs(plans, po, pd_, multi)
+    del po, pd_  # a copy of every pair's rows: free it before the merge copies the live ones
     merge = _merge_pairs(inputs, config, owners, stages, staged=world.frames, mo=mo, md=md)
     plans.extend(merge.plans)
     sync_pairs = pd.concat(
@@ -829,8 +830,12 @@ def _merge_pairs(
     o, d, opp_raw, deal_raw = staged
     if len(mo) == 0:
         return _Merged([], _empty(SNAPSHOT_COLUMNS), pd.DataFrame(), pd.DataFrame(), pd.Series(dtype=object))
-    sf_rows = opp_raw.iloc[_positions(o["sf_id"], mo["sf_id"])].reset_index(drop=True)
-    hs_rows = deal_raw.iloc[_positions(d["hs_id"], md["hs_id"])].reset_index(drop=True)
+    # Only the mapped fields are merged from the staged rows: copy those columns alone.
+    mappings = config.mappings("opportunities")
+    sf_cols = [c for c in dict.fromkeys(m.salesforce for m in mappings) if c in opp_raw.columns]
+    hs_cols = [c for c in dict.fromkeys(m.hubspot for m in mappings) if c in deal_raw.columns]
+    sf_rows = opp_raw[sf_cols].iloc[_positions(o["sf_id"], mo["sf_id"])].reset_index(drop=True)
+    hs_rows = deal_raw[hs_cols].iloc[_positions(d["hs_id"], md["hs_id"])].reset_index(drop=True)
     pairs = pd.DataFrame(
         {"sf_id": mo["sf_id"].to_numpy(dtype=object), "hs_id": md["hs_id"].to_numpy(dtype=object)}
     )

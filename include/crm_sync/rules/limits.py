@@ -146,15 +146,36 @@ _LIMITS = target_limits()
 
 def _written_cells(rows: pd.DataFrame, limits: Mapping[str, Limit]) -> dict[str, tuple[list[int], list[Any]]]:
     """The non-blank values the rows write into limited fields, per field: (positions, values).
-    One pass over the cells the rows actually write (a row writes few of its object's fields)."""
-    cells: dict[str, tuple[list[int], list[Any]]] = {}
+
+    Rows come in few shapes (the rules build rows of one pattern of written fields together),
+    so rows are grouped by the fields they write, in order, and each limited field is read
+    from its rows in one comprehension. Fields are listed in the order the rows first write
+    them (a row's reasons name its fields in that order). Plain lists, no tuple per row: at a
+    million rows, tracked tuples would set off the garbage collector over the whole plan.
+    """
+    shapes: dict[tuple[str, ...], tuple[list[int], list[dict[str, Any]]]] = {}
     for pos, written in zip(rows.index.tolist(), rows["fields"].tolist(), strict=True):
-        for name, value in (written or {}).items():
-            if value is not None and name in limits:
-                at, values = cells.setdefault(name, ([], []))
-                at.append(pos)
-                values.append(value)
-    return cells
+        if written:
+            at, dicts = shapes.setdefault(tuple(written), ([], []))
+            at.append(pos)
+            dicts.append(written)
+    cells: dict[str, tuple[list[int], list[Any]]] = {}
+    first: dict[str, tuple[int, int]] = {}  # field -> (first row writing it, its place there)
+    for names, (positions, dicts) in shapes.items():
+        for place, name in enumerate(names):
+            if name not in limits:
+                continue
+            values = [written[name] for written in dicts]
+            at = positions
+            if None in values:
+                kept = [i for i, value in enumerate(values) if value is not None]
+                at, values = [positions[i] for i in kept], [values[i] for i in kept]
+            if at:
+                cell_at, cell_values = cells.setdefault(name, ([], []))
+                cell_at.extend(at)
+                cell_values.extend(values)
+                first[name] = min(first.get(name, (at[0], place)), (at[0], place))
+    return {name: cells[name] for name in sorted(cells, key=first.__getitem__)}
 
 
 def _shown(value: Any) -> str:
@@ -174,7 +195,8 @@ def quarantine_unwritable(plan: pd.DataFrame) -> pd.DataFrame:
     plan = plan.reset_index(drop=True)
     writes = plan["action"].isin(list(_WRITES)).to_numpy(dtype=bool)
     reasons: dict[int, list[str]] = {}
-    for (target, obj), rows in plan[writes].groupby(["target", "object"], sort=False):
+    written = plan.loc[writes, ["target", "object", "fields"]]  # not a copy of every column
+    for (target, obj), rows in written.groupby(["target", "object"], sort=False):
         limits = _LIMITS.get((str(target), str(obj)))
         if not limits:
             continue
@@ -191,7 +213,7 @@ def quarantine_unwritable(plan: pd.DataFrame) -> pd.DataFrame:
         actions[pos] = Action.QUARANTINE.value
         rules[pos] = list(dict.fromkeys([*rules[pos], "SYNC-5"]))
         texts[pos] = "SYNC-5: not written, the value would change on its way: " + "; ".join(why)
-    out = plan.copy()
+    out = plan.copy(deep=False)  # the three changed columns are replaced, the rest shared
     out["action"] = actions
     out["rules"] = rules
     out["reason"] = texts

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from crm_sync.catalog import FieldType, stream
-from crm_sync.plan import Action, Target, empty_plan, json_safe, plan_rows
+from crm_sync.plan import Action, Target, empty_plan, iso_texts, json_safe, json_texts, plan_rows
 from crm_sync.rules.normalize import as_text, as_timestamp, column, first_present
 from crm_sync.rules.owners import OwnerMap, unmapped_owner_skips
 from crm_sync.rules.value_maps import ValueMap, unmapped_reason, value_map
@@ -148,9 +148,23 @@ def calendar_days(values: pd.Series) -> pd.Series:
 
 def same(left: pd.Series, right: pd.Series) -> np.ndarray:
     """Element-wise equality of two canonical Series where NA equals NA (SYNC-4: None == "")."""
+    if _python_text(left) and _python_text(right):
+        # Text keys compared on their object arrays (no copy): a str never equals NaN, and
+        # NaN, the only missing value these arrays hold, is the one value unequal to itself.
+        a, b = left.to_numpy(dtype=object), right.to_numpy(dtype=object)
+        return np.asarray((a == b) | (np.not_equal(a, a) & np.not_equal(b, b)), dtype=bool)
     equal = (left == right).to_numpy(dtype=bool, na_value=False)
     both_blank = left.isna().to_numpy() & right.isna().to_numpy()
     return np.asarray(equal | both_blank, dtype=bool)
+
+
+def _python_text(values: pd.Series) -> bool:
+    """Whether ``values`` is pandas' ``str`` dtype kept as Python strings, NaN for missing
+    (its ``na_value`` is NaN, a float, rather than ``pd.NA``)."""
+    dtype = values.dtype
+    if not isinstance(dtype, pd.StringDtype):
+        return False
+    return dtype.storage == "python" and isinstance(dtype.na_value, float)
 
 
 def format_for(
@@ -165,11 +179,7 @@ def format_for(
     """
     index = canon.index
     if kind in ("date", "datetime"):
-        if target == "date":
-            out = canon.dt.strftime("%Y-%m-%d")
-        else:
-            out = canon.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
-        return pd.Series(json_safe(out.where(canon.notna())), index=index, dtype=object)
+        return pd.Series(iso_texts(canon, "D" if target == "date" else "ms"), index=index, dtype=object)
     if kind == "number":
         # Integral values go out as ``int``, but only where a float holds them exactly: 1e300
         # stays 1e300 (and is quarantined by its target's range), never a wrapped int64.
@@ -201,7 +211,7 @@ _SNAPSHOT_TYPE: dict[str, FieldType] = {
 def encode_snapshot(canon: pd.Series, kind: ValueKind) -> pd.Series:
     """JSON text of canonical values, as stored in the snapshot's ``value`` column (SYNC-3)."""
     out = format_for(canon, kind, _SNAPSHOT_TYPE.get(kind, "string"))
-    return pd.Series([_encode_one(v) for v in out.tolist()], index=canon.index, dtype=object)
+    return pd.Series(json_texts(out.tolist(), _encode_one), index=canon.index, dtype=object)
 
 
 _JSON_PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f-\uffff]*')
@@ -233,7 +243,18 @@ def decode_snapshot(values: pd.Series) -> pd.Series:
     kind. One Python pass over the column, cheaper than a chain of pandas string methods.
     """
     raw = values.to_numpy(dtype=object)
-    return pd.Series([_decode_one(v) for v in raw], index=values.index, dtype=object)
+    # The common case inline: a quoted string without escapes (no whitespace to strip around
+    # the quotes) is its inside; _decode_one decides everything else.
+    return pd.Series(
+        [
+            v[1:-1]
+            if v.__class__ is str and len(v) > 1 and v[0] == '"' and v[-1] == '"' and "\\" not in v
+            else _decode_one(v)
+            for v in raw
+        ],
+        index=values.index,
+        dtype=object,
+    )
 
 
 # --------------------------------------------------------------------------- the merge (SYNC-3)
@@ -497,12 +518,13 @@ def _snapshot_wide(
     out = pd.DataFrame(index=pd.RangeIndex(len(pairs)))
     if snapshot.empty or "sf_field" not in snapshot.columns or pairs.empty:
         return out
-    objects = text(column(snapshot, "object"))
-    fields = text(snapshot["sf_field"])
-    keep = ((objects == sf_object) & fields.isin(list(sf_fields))).to_numpy(dtype=bool)
+    # The snapshot holds every object: read the field names of this object's rows only.
+    mine = (text(column(snapshot, "object")) == sf_object).to_numpy(dtype=bool)
+    snap = snapshot[mine]
+    keep = text(snap["sf_field"]).isin(list(sf_fields)).to_numpy(dtype=bool)
     if not keep.any():
         return out
-    snap = snapshot[keep]
+    snap = snap[keep]
     if "synced_at" in snap.columns and snap.duplicated(["sf_id", "sf_field"]).any():
         snap = snap.sort_values("synced_at", kind="stable")  # the latest wins below
     sf_index = pd.Index(text(pairs["sf_id"]).to_numpy(dtype=object))
@@ -517,9 +539,9 @@ def _snapshot_wide(
         hit = same_pair & (snap_fields == name)
         if not hit.any():
             continue
-        col = np.full(len(pairs), None, dtype=object)
-        col[pos[hit]] = values[hit]
-        out[name] = decode_snapshot(pd.Series(col, dtype=object)).to_numpy(dtype=object)
+        col = np.full(len(pairs), None, dtype=object)  # a blank decodes to None: decode only hits
+        col[pos[hit]] = decode_snapshot(pd.Series(values[hit], dtype=object)).to_numpy(dtype=object)
+        out[name] = col
     return out
 
 
@@ -556,8 +578,9 @@ def lookup_rows(frame: pd.DataFrame, key: str, ids: pd.Series) -> pd.DataFrame:
     if frame.empty or key not in frame.columns:
         return pd.DataFrame(index=pd.RangeIndex(len(ids)))
     keys = text(frame[key])
-    keep = keys.notna() & ~keys.duplicated(keep="last")
-    indexed = frame[keep.to_numpy()].set_index(pd.Index(keys[keep].to_numpy(dtype=object)))
+    keep = (keys.notna() & ~keys.duplicated(keep="last")).to_numpy(dtype=bool)
+    rows = frame if keep.all() else frame[keep]  # the reindex below copies: no copy before it
+    indexed = rows.set_index(pd.Index(keys[keep].to_numpy(dtype=object)))
     out = indexed.reindex(text(ids).to_numpy(dtype=object))
     return out.reset_index(drop=True)
 

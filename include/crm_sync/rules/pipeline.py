@@ -21,7 +21,7 @@ inputs, so the same staging gives the same plan (SYNC-4).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,7 +54,7 @@ from crm_sync.rules.pipelines import PIPELINE_COLUMNS, STAGE_COLUMNS
 from crm_sync.rules.pipelines import name_pipelines as pipeline_rules
 from crm_sync.rules.rollups import DIFFERENCE_COLUMNS, plan_rollups
 from crm_sync.rules.stages import STAGE_NEEDS, STAGE_OUTPUTS, STAGES
-from crm_sync.settings import SyncConfig
+from crm_sync.settings import FieldMapping, SyncConfig
 
 Frames = dict[str, pd.DataFrame]
 
@@ -216,8 +216,9 @@ def dedup_accounts(inputs: RuleInputs, config: SyncConfig, tables: Mapping[str, 
     """ACC-1..ACC-6: Account dedup groups, Account/company pairs and their rows."""
     owners = _owner_map(tables, inputs, config)
     contacts = _contacts_result(tables)
-    dedup = account_rules.dedup_accounts(inputs.sf_account, account_rules.linked_account_ids(inputs))
-    result = account_rules.plan_accounts(inputs, config, owners, contacts, dedup)
+    # plan_accounts runs ACC-6 dedup on the frames it builds anyway (one pass over the
+    # staged Accounts and companies instead of two).
+    result = account_rules.plan_accounts(inputs, config, owners, contacts)
     return {
         "rule_account_groups": result.dedup.groups,
         "rule_possible_duplicates": result.dedup.possible,
@@ -421,10 +422,15 @@ def _merge_object(
     )
     if p.empty:
         return empty_plan(), pd.DataFrame(), pd.DataFrame()
-    sides = align_pairs(p, objects.sf, objects.hs)
+    mappings = config.mappings(objects.group)
+    sides = align_pairs(
+        p,
+        _columns(objects.sf, ["Id", "OwnerId", "LastModifiedDate", "SystemModstamp"], mappings, "salesforce"),
+        _columns(objects.hs, ["id", "hubspot_owner_id", objects.hs_modified], mappings, "hubspot"),
+    )
     fields = mapped_fields(
         sides,
-        config.mappings(objects.group),
+        mappings,
         sf_object=sf_object,
         hs_object=hs_object,
         options=inputs.picklist_options,
@@ -474,6 +480,15 @@ def _merge_object(
         unlinked = set(p.loc[~p["linked"], "sf_id"])
         snap = snap[~((snap["sf_field"] == "OwnerId") & snap["sf_id"].isin(unlinked))]
     return concat_plans(plans), snap, result.conflicts
+
+
+def _columns(
+    frame: pd.DataFrame, names: list[str], mappings: Sequence[FieldMapping], side: str
+) -> pd.DataFrame:
+    """The columns of a staged frame the merge reads (``names`` and the mapped fields of
+    ``side``): the pairs' rows are copied, and staged frames carry many more columns."""
+    mapped = [m.salesforce if side == "salesforce" else m.hubspot for m in mappings]
+    return frame[[c for c in dict.fromkeys([*names, *mapped]) if c in frame.columns]]
 
 
 def coalesce_updates(plan: pd.DataFrame) -> pd.DataFrame:

@@ -31,13 +31,12 @@ Everything is a groupby over integer codes (numpy), no per-record Python.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from crm_sync.plan import REF_PREFIX, json_safe
+from crm_sync.plan import REF_PREFIX, json_safe, json_texts
 from crm_sync.rules.merge import ValueKind, changed_mask
 from crm_sync.rules.normalize import as_text, column
 from crm_sync.rules.staged import account_companies, alive
@@ -269,8 +268,8 @@ def rollup_differences(obj: str, values: pd.DataFrame, staged: pd.DataFrame) -> 
                     "record_id": rows["record_id"].to_numpy(dtype=object)[differs],
                     "field": name,
                     "rules": ",".join(ROLLUP_RULES[name]),
-                    "expected": [json.dumps(v) for v in json_safe(expected)[differs]],
-                    "hubspot": [json.dumps(v) for v in json_safe(current[name])[differs]],
+                    "expected": json_texts(json_safe(expected)[differs]),
+                    "hubspot": json_texts(json_safe(current[name])[differs]),
                 }
             )
         )

@@ -49,15 +49,18 @@ def link_pairs(links: pd.DataFrame, sf_objects: Iterable[str]) -> pd.DataFrame:
     cols = ["object", "sf_id", "hs_id"]
     if links.empty or "sf_id" not in links.columns:
         return pd.DataFrame({c: pd.Series(dtype="str") for c in cols})
+    objects = as_text(column(links, "object"))
+    mine = objects.isin(list(sf_objects)).to_numpy(dtype=bool)
+    rows = links[mine]  # the link table holds every object: read only the wanted rows' ids
     frame = pd.DataFrame(
         {
-            "object": as_text(column(links, "object")),
-            "sf_id": as_text(column(links, "sf_id")),
-            "hs_id": as_text(column(links, "hs_id")),
-            "linked_at": as_timestamp(column(links, "linked_at")),
+            "object": objects[mine],
+            "sf_id": as_text(column(rows, "sf_id")),
+            "hs_id": as_text(column(rows, "hs_id")),
+            "linked_at": as_timestamp(column(rows, "linked_at")),
         }
     )
-    frame = frame[frame["object"].isin(list(sf_objects)) & frame["sf_id"].notna() & frame["hs_id"].notna()]
+    frame = frame[frame["sf_id"].notna() & frame["hs_id"].notna()]
     # A link without a time is never the most recent one.
     frame = frame.sort_values("linked_at", ascending=False, kind="stable", na_position="last")
     return frame[cols].reset_index(drop=True)
@@ -98,9 +101,15 @@ def associations(hs_association: pd.DataFrame, from_object: str, to_object: str)
     if hs_association.empty:
         return pd.DataFrame({c: pd.Series(dtype="str") for c in cols})
     keep = alive(hs_association)
-    ftype, fid, ttype, tid = association_ends(hs_association)
-    forward = keep & (ftype == from_object) & (ttype == to_object)
-    backward = keep & (ftype == to_object) & (ttype == from_object)
+    ftype = as_text(_first_column(hs_association, _ASSOC_FROM_TYPE))
+    ttype = as_text(_first_column(hs_association, _ASSOC_TO_TYPE))
+    forward = (keep & (ftype == from_object) & (ttype == to_object)).to_numpy(dtype=bool)
+    backward = (keep & (ftype == to_object) & (ttype == from_object)).to_numpy(dtype=bool)
+    either = forward | backward
+    rows = hs_association[either]  # the table holds every object pair: read only these ids
+    fid = as_text(_first_column(rows, _ASSOC_FROM_ID))
+    tid = as_text(_first_column(rows, _ASSOC_TO_ID))
+    forward, backward = forward[either], backward[either]
     frame = pd.concat(
         [
             pd.DataFrame({"from_id": fid[forward], "to_id": tid[forward]}),

@@ -223,6 +223,11 @@ def test_staged_values_coerce_from_sqlite_text_and_typed_postgres_values() -> No
         False,
     ]
     assert as_text(pd.Series([123.0, None, 7.0])).tolist()[::2] == ["123", "7"]
+    text = as_text(pd.Series([" a ", "  ", None, float("nan"), pd.NA, "b"], dtype=object))
+    assert str(text.dtype) == "str"
+    assert text.isna().tolist() == [False, True, True, True, True, False]
+    assert text.dropna().tolist() == ["a", "b"]
+    assert as_text(pd.Series(["x ", 5, None], dtype=object)).tolist()[:2] == ["x", "5"]
     stamps = as_timestamp(
         pd.Series(["2026-01-02T03:04:05.000+0000", "2026-01-02T03:04:05Z", "1767322800000", "junk", None])
     )

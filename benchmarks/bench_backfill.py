@@ -13,13 +13,25 @@ Columns:
 
 - ``seconds``, ``records_per_s``: wall time of the whole backfill, Opportunities per second;
 - ``chunks``, ``s_per_chunk``: chunks and mean seconds per chunk;
-- ``rss_first_mib`` / ``peak_rss_mib``: peak RSS after the first chunk and at the end. The peak
-  depends on N, not on the number of chunks (each chunk's rule stages hold the staged state,
-  which grows with the records imported so far): 10k in 3 chunks peaked at 508 MiB, in 9 chunks
-  at 527 MiB. Wall time, by contrast, grows with the chunks for the same reason (3 chunks: 153 s;
-  9 chunks: 416 s), so prefer few, large chunks. 100k in 3 chunks (2026-12-06, shared 2-core
-  machine): 1,015 s, 98 records/s, 99,493 deals of 99,493, HubSpot writes 1,959 for a minimum of
-  1,850, Salesforce 742 for 739, peak RSS 597 MiB after the first chunk and 2,002 MiB at the end;
+- ``rss_first_mib`` / ``peak_rss_mib``: peak RSS after the first chunk and at the end. A chunk
+  plans only its window's neighbourhood (``crm_sync.backfill.focus``), but it still reads all of
+  staging to find it, so the peak grows with N (not with the number of chunks): at 30k in 4
+  chunks the transform step peaked at 431, 549 and 800 MiB as staging grew; 100k peaked at
+  2.0 GiB. In this generated org every Account has Opportunities in every year, so a window's
+  neighbourhood holds most of its Accounts' other Opportunities too (rollup and ROLL-7 context).
+- ``hs_floor_s``: the seconds the HubSpot calls made need at HubSpot's published limits (190
+  requests per 10 s; 5 searches per second), the floor a real portal sets whatever crm-sync does.
+  ``--limits relaxed`` serves the sandbox without those limits so a large run measures crm-sync
+  and the emulator.
+
+Measured (2026-12-06, 2-core VM shared with test runs): 100k in 5 chunks (``--chunk-days 365
+--limits relaxed``) 990 s, 100 records/s, 99,493 deals of 99,493, HubSpot writes 1,969 against
+a minimum of 1,853, Salesforce 743 against 739, ``hs_floor_s`` 250, peak RSS 635 MiB after the
+first chunk and 2,054 MiB at the end. **1M did not complete**: with ``--chunk-days 90`` it ran 6
+of 17 chunks (79,872 Opportunities, 2022-01 to 2023-06) in 803 s at ~99 records/s, the backfill
+process at 2.3 GiB and the emulator at 5.8 GiB, and was stopped: at that rate the whole range
+needs about 2.8 hours here. Per chunk the time splits roughly into extraction 30% (most of it
+reading back, through HubSpot search, what the previous chunk wrote), rules 20%, loading 45%.
 - ``deals`` vs ``expected``: HubSpot deals created and the live (not deleted) Opportunities;
 - ``hs_writes`` vs ``hs_min_writes``: HubSpot write requests against the fewest calls that could
   write the same records, all chunks pooled (:data:`PER_CALL`); the difference is what chunking
@@ -255,9 +267,9 @@ def main() -> None:
             "range": f"[{START}, {END})",
             "targets": "deals == expected; hs_writes close to hs_min_writes; "
             "peak_rss_mib close to rss_first_mib",
-            "note": "emulator in its own process with HubSpot's rate limits on; chunks run in-process "
-            "through the DAG's task functions. The full size is 100k, not 1M: every chunk's rule "
-            "stages read the whole staged state, so 1M would take hours on a shared 2-core machine.",
+            "note": "emulator in its own process (HubSpot's rate limits on unless --limits relaxed); "
+            "chunks run in-process through the DAG's task functions. 1M takes about 3 hours on a "
+            "2-core machine (see the module docstring), so run_all runs 100k.",
         },
     )
 

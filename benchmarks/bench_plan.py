@@ -3,7 +3,7 @@
 
 Usage::
 
-    python benchmarks/bench_plan.py                  # full size (targets: < 60 s, < 4 GiB)
+    python benchmarks/bench_plan.py                  # full size (targets: < 60 s, < 3 GiB)
     python benchmarks/bench_plan.py --scale 0.1      # a tenth of every count
     python -m benchmarks.bench_plan --quick          # a tenth, one repeat: the smoke run
 
@@ -44,7 +44,9 @@ peak RSS         3,424 MiB                3,335 MiB
 
 (main measured 78.2 s and 3.43 GiB on a quiet machine.) Issue 13 asks for < 60 s and < 3 GiB:
 23% less CPU is not yet enough for 60 s on this machine, and the peak is mostly the stage
-outputs themselves (plan rows hold a dict each) plus freed memory the allocator keeps.
+outputs themselves (plan rows hold a dict each) plus freed memory the allocator keeps. After the
+merge, on the machine with nothing else running (2026-12-06, 2 cores): 79.3 s / 3.31 GiB and
+88.7 s / 3.27 GiB in two runs (wall times on this VM vary by ~10%), plan_deals 39.5-44.1 s.
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ from crm_sync.settings import SyncConfig, load_config
 
 ENABLED = pd.Timestamp("2026-01-01", tz="UTC")
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
+#: Issue 13's targets for the whole pipeline at full size.
+TARGET_SECONDS, TARGET_PEAK_GIB = 60, 3
 STAGES = [
     ("Prospecting", 10, False, False),
     ("Qualification", 20, False, False),
@@ -718,10 +722,10 @@ def run(scale: float, seed: int, repeat: int) -> None:
         "plan_peak_rss_mib": plan_peak,
         "rss_after_generation_mib": rss_inputs,
         "plan_rows": len(result.plan),
-        "target_seconds": 60,
-        "target_peak_gib": 4,
-        "meets_time_target": plan_s < 60,
-        "meets_memory_target": plan_peak < 4 * 1024,
+        "target_seconds": TARGET_SECONDS,
+        "target_peak_gib": TARGET_PEAK_GIB,
+        "meets_time_target": plan_s < TARGET_SECONDS,
+        "meets_memory_target": plan_peak < TARGET_PEAK_GIB * 1024,
         "rollup_records": agree["records"],
         "rollups_ours_over_duckdb": round(ours_s / duck_s, 2) if duck_s else None,
         "meets_duckdb_target_3x": ours_s <= 3 * duck_s,

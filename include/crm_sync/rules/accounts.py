@@ -291,6 +291,34 @@ def dedup_accounts(
     Cost is near-linear in the number of Accounts.
     """
     clock = _Clock()
+    acc = _dedup_frame(sf_account, linked_ids)
+    n = len(acc)
+    clock.lap("ms_keys")
+    edges_u, edges_v = _key_edges(acc)
+    similar, comparisons = _similar_names(acc, fuzzy_threshold, fuzzy_window, fuzzy_min_length)
+    fuzzy_pairs = len(similar[0])
+    clock.lap("ms_fuzzy")
+    labels = _components(n, edges_u, edges_v)
+    clock.lap("ms_components")
+    possible = _possible_duplicates(acc, labels, *similar) if fuzzy_pairs else DedupResult.empty_possible()
+    grouped, groups = _groups(acc, labels)
+    survivor, keys = _survivor_maps(acc, grouped)
+    clock.lap("ms_survivors")
+    stats = {
+        **clock.laps,
+        "accounts": n,
+        "groups": int(grouped["label"].nunique()),
+        "grouped_accounts": len(grouped),
+        "non_survivors": int((~grouped["is_survivor"]).sum()),
+        "fuzzy_comparisons": int(comparisons),
+        "fuzzy_pairs": int(fuzzy_pairs),
+        "possible_duplicates": len(possible),
+    }
+    return DedupResult(groups=groups, survivor=survivor, keys=keys, stats=stats, possible=possible)
+
+
+def _dedup_frame(sf_account: pd.DataFrame, linked_ids: Collection[str] | pd.Series) -> pd.DataFrame:
+    """Live, distinct Accounts with their ACC-6 keys, modification time and whether linked."""
     ids = as_text(column(sf_account, "Id"))
     keep = (alive(sf_account) & ids.notna() & ~ids.duplicated(keep="last")).to_numpy()
     acc = pd.DataFrame(
@@ -309,9 +337,11 @@ def dedup_accounts(
     acc["token_key"] = token_keys(acc["name_key"])
     linked_set = set(as_text(pd.Series(list(linked_ids), dtype=object)).dropna())
     acc["linked"] = acc["sf_id"].isin(linked_set)
-    n = len(acc)
+    return acc
 
-    clock.lap("ms_keys")
+
+def _key_edges(acc: pd.DataFrame) -> tuple[IntArray, IntArray]:
+    """Edges between Accounts sharing a domain key or a token key (star-shaped per key)."""
     edges_u: list[IntArray] = []
     edges_v: list[IntArray] = []
     for key in ("domain_key", "token_key"):
@@ -319,31 +349,34 @@ def dedup_accounts(
         u, v = _star_edges(codes)
         edges_u.append(u)
         edges_v.append(v)
+    return np.concatenate(edges_u), np.concatenate(edges_v)
+
+
+def _similar_names(
+    acc: pd.DataFrame, threshold: float, window: int, min_length: int
+) -> tuple[tuple[IntArray, IntArray], int]:
+    """Pairs of Accounts (row positions) with near-identical names, and the comparisons made."""
     name_codes, name_uniques = pd.factorize(acc["name_key"], use_na_sentinel=True)
-    comparisons = 0
-    fuzzy_pairs = 0
-    similar: tuple[IntArray, IntArray] = (np.empty(0, np.int64), np.empty(0, np.int64))
-    if fuzzy_threshold <= 100 and len(name_uniques) > 1:
-        fi, fj, comparisons = similar_name_pairs(
-            pd.Series(name_uniques, dtype="str"),
-            threshold=fuzzy_threshold,
-            window=fuzzy_window,
-            min_length=fuzzy_min_length,
-        )
-        fuzzy_pairs = len(fi)
-        if fuzzy_pairs:
-            rep = np.full(len(name_uniques), -1, dtype=np.int64)
-            valid = np.flatnonzero(name_codes >= 0)
-            rep[name_codes[valid][::-1]] = valid[::-1]  # first node holding each distinct name
-            similar = (rep[fi], rep[fj])
-    clock.lap("ms_fuzzy")
-    labels = _components(n, np.concatenate(edges_u), np.concatenate(edges_v))
-    clock.lap("ms_components")
-    possible = _possible_duplicates(acc, labels, *similar) if fuzzy_pairs else DedupResult.empty_possible()
+    none: tuple[IntArray, IntArray] = (np.empty(0, np.int64), np.empty(0, np.int64))
+    if threshold > 100 or len(name_uniques) <= 1:
+        return none, 0
+    fi, fj, comparisons = similar_name_pairs(
+        pd.Series(name_uniques, dtype="str"), threshold=threshold, window=window, min_length=min_length
+    )
+    if not len(fi):
+        return none, comparisons
+    rep = np.full(len(name_uniques), -1, dtype=np.int64)
+    valid = np.flatnonzero(name_codes >= 0)
+    rep[name_codes[valid][::-1]] = valid[::-1]  # first node holding each distinct name
+    return (rep[fi], rep[fj]), comparisons
+
+
+def _groups(acc: pd.DataFrame, labels: IntArray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Accounts of groups larger than one with their survivor (linked, newest, oldest Id), and the
+    published group table (:data:`DEDUP_GROUP_COLUMNS`)."""
     acc["label"] = labels
     sizes = acc.groupby("label")["sf_id"].transform("size")
     acc["size"] = sizes.astype(np.int64)
-
     grouped = acc[acc["size"] > 1].copy()
     grouped = grouped.sort_values(
         ["label", "linked", "modified", "sf_id"], ascending=[True, False, False, True], na_position="last"
@@ -353,25 +386,17 @@ def dedup_accounts(
     grouped["is_survivor"] = grouped["sf_id"] == grouped["survivor_id"]
     grouped["key"] = _member_keys(grouped)
     groups = grouped.sort_values(["group_id", "is_survivor", "sf_id"], ascending=[True, False, True])
-    groups = groups[list(DEDUP_GROUP_COLUMNS)].reset_index(drop=True)
+    return grouped, groups[list(DEDUP_GROUP_COLUMNS)].reset_index(drop=True)
 
+
+def _survivor_maps(acc: pd.DataFrame, grouped: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
+    """Each Account's survivor (itself when alone), and its keys with its group id."""
     survivor = pd.Series(acc["sf_id"].to_numpy(), index=pd.Index(acc["sf_id"], name="sf_id"), dtype="str")
     survivor.loc[grouped["sf_id"].to_numpy()] = grouped["survivor_id"].to_numpy()
     keys = acc.set_index("sf_id")[["domain_key", "name_key", "token_key"]]
     keys["group_id"] = keys.index.to_series()
     keys.loc[grouped["sf_id"].to_numpy(), "group_id"] = grouped["group_id"].to_numpy()
-    clock.lap("ms_survivors")
-    stats = {
-        **clock.laps,
-        "accounts": n,
-        "groups": int(grouped["label"].nunique()),
-        "grouped_accounts": len(grouped),
-        "non_survivors": int((~grouped["is_survivor"]).sum()),
-        "fuzzy_comparisons": int(comparisons),
-        "fuzzy_pairs": int(fuzzy_pairs),
-        "possible_duplicates": len(possible),
-    }
-    return DedupResult(groups=groups, survivor=survivor, keys=keys, stats=stats, possible=possible)
+    return survivor, keys
 
 
 def _possible_duplicates(acc: pd.DataFrame, labels: IntArray, u: IntArray, v: IntArray) -> pd.DataFrame:

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -307,104 +308,124 @@ def _plan(
     current_label: dict[str, str],
     existing: pd.DataFrame,
 ) -> pd.DataFrame:
-    parts: list[pd.DataFrame] = []
+    """DEAL-2's pipeline rows: create the missing pipelines (with their stages), link the ones
+    adopted or inherited, rename the ones whose label changed, and add stages they lack."""
     next_order = int(existing["displayOrder"].max()) + 1 if existing["displayOrder"].notna().any() else 0
-    stage_dicts = {
-        key: [
-            {
-                "label": lab,
-                "displayOrder": int(order),
-                "metadata": _metadata(float(prob), bool(closed)),
-            }
-            for lab, order, prob, closed in zip(
-                grp["stage_label"], grp["display_order"], grp["probability"], grp["is_closed"], strict=True
-            )
-        ]
-        for key, grp in stage_map.groupby("pipeline_key", sort=False)
-    }
-    created = pipelines[pipelines["status"] == "created"].reset_index(drop=True)
-    if not created.empty:
-        values = pd.DataFrame(
-            {
-                "label": created["label"],
-                "displayOrder": np.arange(next_order, next_order + len(created)),
-                "stages": pd.Series([stage_dicts.get(k, []) for k in created["pipeline_key"]], dtype=object),
-            }
-        )
-        parts.append(
-            plan_rows(
-                target=Target.HUBSPOT,
-                object="pipelines",
-                action=Action.CREATE,
-                values=values,
-                source_id=created["pipeline_key"],
-                rules=RULES,
-                keep_empty=True,
-            )
-        )
-    adopted = pipelines[pipelines["status"].isin(["adopted", "inherited"])].reset_index(drop=True)
-    if not adopted.empty:
-        parts.append(
-            plan_rows(
-                target=Target.HUBSPOT,
-                object="pipelines",
-                action=Action.LINK,
-                values=pd.DataFrame(index=adopted.index),
-                source_id=adopted["pipeline_key"],
-                target_id=adopted["hs_pipeline_id"],
-                rules=RULES,
-                keep_empty=True,
-            )
-        )
     present = pipelines[pipelines["status"] != "created"].reset_index(drop=True)
-    if not present.empty:
-        now_label = present["hs_pipeline_id"].map(current_label)
-        renamed = (now_label != present["label"]).to_numpy(dtype=bool, na_value=True)
-        if renamed.any():
-            sub = present[renamed].reset_index(drop=True)
-            parts.append(
-                plan_rows(
-                    target=Target.HUBSPOT,
-                    object="pipelines",
-                    action=Action.UPDATE,
-                    values=pd.DataFrame({"label": sub["label"]}),
-                    source_id=sub["pipeline_key"],
-                    target_id=sub["hs_pipeline_id"],
-                    rules=RULES,
-                )
-            )
-        in_present = stage_map["pipeline_key"].isin(set(present["pipeline_key"]))
-        missing = stage_map[in_present & stage_map["hs_stage_id"].astype("str").str.startswith("@")]
-        missing = missing.reset_index(drop=True)
-        if not missing.empty:
-            values = pd.DataFrame(
-                {
-                    "pipelineId": missing["hs_pipeline_id"],
-                    "label": missing["stage_label"],
-                    "displayOrder": missing["display_order"].astype("int64"),
-                    "metadata": pd.Series(
-                        [
-                            _metadata(float(p), bool(c))
-                            for p, c in zip(missing["probability"], missing["is_closed"], strict=True)
-                        ],
-                        dtype=object,
-                    ),
-                }
-            )
-            parts.append(
-                plan_rows(
-                    target=Target.HUBSPOT,
-                    object="pipelines",
-                    action=Action.CREATE,
-                    values=values,
-                    source_id=missing["pipeline_key"].astype("str")
-                    + "/"
-                    + missing["stage_api_name"].astype("str"),
-                    rules=RULES,
-                    keep_empty=True,
-                )
-            )
+    candidates = [
+        _create_rows(
+            pipelines[pipelines["status"] == "created"].reset_index(drop=True), stage_map, next_order
+        ),
+        _link_rows(pipelines[pipelines["status"].isin(["adopted", "inherited"])].reset_index(drop=True)),
+        _rename_rows(present, current_label),
+        _missing_stage_rows(present, stage_map),
+    ]
+    parts = [p for p in candidates if p is not None]
     return concat_plans(parts) if parts else empty_plan()
+
+
+def _stage_values(stages: pd.DataFrame) -> list[dict[str, Any]]:
+    """A pipeline's stages as HubSpot's pipeline create takes them."""
+    return [
+        {"label": lab, "displayOrder": int(order), "metadata": _metadata(float(prob), bool(closed))}
+        for lab, order, prob, closed in zip(
+            stages["stage_label"],
+            stages["display_order"],
+            stages["probability"],
+            stages["is_closed"],
+            strict=True,
+        )
+    ]
+
+
+def _create_rows(created: pd.DataFrame, stage_map: pd.DataFrame, next_order: int) -> pd.DataFrame | None:
+    if created.empty:
+        return None
+    stage_dicts = {key: _stage_values(grp) for key, grp in stage_map.groupby("pipeline_key", sort=False)}
+    values = pd.DataFrame(
+        {
+            "label": created["label"],
+            "displayOrder": np.arange(next_order, next_order + len(created)),
+            "stages": pd.Series([stage_dicts.get(k, []) for k in created["pipeline_key"]], dtype=object),
+        }
+    )
+    return plan_rows(
+        target=Target.HUBSPOT,
+        object="pipelines",
+        action=Action.CREATE,
+        values=values,
+        source_id=created["pipeline_key"],
+        rules=RULES,
+        keep_empty=True,
+    )
+
+
+def _link_rows(adopted: pd.DataFrame) -> pd.DataFrame | None:
+    if adopted.empty:
+        return None
+    return plan_rows(
+        target=Target.HUBSPOT,
+        object="pipelines",
+        action=Action.LINK,
+        values=pd.DataFrame(index=adopted.index),
+        source_id=adopted["pipeline_key"],
+        target_id=adopted["hs_pipeline_id"],
+        rules=RULES,
+        keep_empty=True,
+    )
+
+
+def _rename_rows(present: pd.DataFrame, current_label: dict[str, str]) -> pd.DataFrame | None:
+    if present.empty:
+        return None
+    now_label = present["hs_pipeline_id"].map(current_label)
+    renamed = (now_label != present["label"]).to_numpy(dtype=bool, na_value=True)
+    if not renamed.any():
+        return None
+    sub = present[renamed].reset_index(drop=True)
+    return plan_rows(
+        target=Target.HUBSPOT,
+        object="pipelines",
+        action=Action.UPDATE,
+        values=pd.DataFrame({"label": sub["label"]}),
+        source_id=sub["pipeline_key"],
+        target_id=sub["hs_pipeline_id"],
+        rules=RULES,
+    )
+
+
+def _missing_stage_rows(present: pd.DataFrame, stage_map: pd.DataFrame) -> pd.DataFrame | None:
+    """Stages an existing pipeline lacks (their map entry is still a reference to create)."""
+    if present.empty:
+        return None
+    in_present = stage_map["pipeline_key"].isin(set(present["pipeline_key"]))
+    missing = stage_map[in_present & stage_map["hs_stage_id"].astype("str").str.startswith("@")]
+    missing = missing.reset_index(drop=True)
+    if missing.empty:
+        return None
+    values = pd.DataFrame(
+        {
+            "pipelineId": missing["hs_pipeline_id"],
+            "label": missing["stage_label"],
+            "displayOrder": missing["display_order"].astype("int64"),
+            "metadata": pd.Series(
+                [
+                    _metadata(float(p), bool(c))
+                    for p, c in zip(missing["probability"], missing["is_closed"], strict=True)
+                ],
+                dtype=object,
+            ),
+        }
+    )
+    return plan_rows(
+        target=Target.HUBSPOT,
+        object="pipelines",
+        action=Action.CREATE,
+        values=values,
+        source_id=missing["pipeline_key"].astype("str") + "/" + missing["stage_api_name"].astype("str"),
+        rules=RULES,
+        keep_empty=True,
+    )
 
 
 def stage_lookup(

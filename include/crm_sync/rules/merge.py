@@ -408,74 +408,95 @@ def merge_fields(
     conflict_parts: list[pd.DataFrame] = []
     blocked_cells: dict[str, np.ndarray] = {}
     for f in fields:
-        sf_key = f.sf_key.reset_index(drop=True)
-        hs_key = f.hs_key.reset_index(drop=True)
         snap_raw = snap[f.sf_field] if f.sf_field in snap.columns else pd.Series([None] * len(pairs))
-        snap_key = canonical(snap_raw.reset_index(drop=True), f.kind)
-        write_hs, write_sf, by_time = _side_wins(f.rule, sf_key, hs_key, snap_key, sf_later_or_tie)
-        blocked = np.zeros(len(pairs), dtype=bool)
-        # A blocked cell keeps the target's current value as its last-synced value: the
-        # disagreement is then stable (the winner still "changed", the target did not), instead
-        # of flipping to the target once a write to another field makes it the later record.
-        kept = snap_key.copy()
-        if f.hs_writable is not None:
-            ok = f.hs_writable.to_numpy(dtype=bool, na_value=False)
-            blocked_cells[f"hubspot:{f.hs_field}"] = np.flatnonzero(write_hs & ~ok)
-            kept = kept.where(~pd.Series(write_hs & ~ok), hs_key)
-            blocked |= write_hs & ~ok
-            write_hs &= ok
-        if f.sf_writable is not None:
-            ok = f.sf_writable.to_numpy(dtype=bool, na_value=False)
-            blocked_cells[f"salesforce:{f.sf_field}"] = np.flatnonzero(write_sf & ~ok)
-            kept = kept.where(~pd.Series(write_sf & ~ok), sf_key)
-            blocked |= write_sf & ~ok
-            write_sf &= ok
+        cell = _decide(f, canonical(snap_raw.reset_index(drop=True), f.kind), sf_later_or_tie, blocked_cells)
         rules = (*RULE_IDS[f.rule], *f.rules)
-        if write_hs.any():
-            hubspot.add(f.hs_field, _values_at(f.to_hs, index, write_hs), write_hs, rules)
-        if write_sf.any():
-            salesforce.add(f.sf_field, _values_at(f.to_sf, index, write_sf), write_sf, rules)
-        # The last-synced value is what both sides hold once the writes are applied. Where they
-        # still differ (a directional rule that wrote nothing, a blocked translation) nothing was
-        # synced: the old snapshot stays, so the next run decides the same way instead of
-        # mistaking the untouched side for a change.
-        post_sf = sf_key.where(~pd.Series(write_sf), hs_key)
-        post_hs = hs_key.where(~pd.Series(write_hs), sf_key)
-        resolved = post_sf.where(~pd.Series(blocked), kept)
-        stale = ~same(resolved, snap_key) & (blocked | same(post_sf, post_hs))
+        if cell.write_hs.any():
+            hubspot.add(f.hs_field, _values_at(f.to_hs, index, cell.write_hs), cell.write_hs, rules)
+        if cell.write_sf.any():
+            salesforce.add(f.sf_field, _values_at(f.to_sf, index, cell.write_sf), cell.write_sf, rules)
+        stale = cell.stale_snapshot()
         if rule_writes_back(f.rule) and stale.any():
             pos = np.flatnonzero(stale)
+            value = encode_snapshot(cell.resolved().iloc[pos], f.kind).to_numpy()
             snapshot_parts.append(
-                _cell_rows(
-                    pairs,
-                    pos,
-                    sf_object,
-                    f,
-                    value=encode_snapshot(resolved.iloc[pos], f.kind).to_numpy(),
-                    synced_at=now.isoformat(),
-                )
+                _cell_rows(pairs, pos, sf_object, f, value=value, synced_at=now.isoformat())
             )
-        if by_time.any():
-            pos = np.flatnonzero(by_time)
-            conflict_parts.append(
-                _cell_rows(pairs, pos, sf_object, f, winner=np.where(write_hs[pos], "salesforce", "hubspot"))
-            )
-    snapshot_rows = (
-        pd.concat(snapshot_parts, ignore_index=True)
-        if snapshot_parts
-        else pd.DataFrame({c: pd.Series(dtype=object) for c in SNAPSHOT_COLUMNS})
-    )
-    conflicts = (
-        pd.concat(conflict_parts, ignore_index=True)
-        if conflict_parts
-        else pd.DataFrame(
-            {
-                c: pd.Series(dtype=object)
-                for c in ("object", "sf_id", "hs_id", "sf_field", "hs_field", "winner")
-            }
-        )
-    )
+        if cell.by_time.any():
+            pos = np.flatnonzero(cell.by_time)
+            winner = np.where(cell.write_hs[pos], "salesforce", "hubspot")
+            conflict_parts.append(_cell_rows(pairs, pos, sf_object, f, winner=winner))
+    snapshot_rows = _rows_or_empty(snapshot_parts, SNAPSHOT_COLUMNS)
+    conflicts = _rows_or_empty(conflict_parts, CONFLICT_COLUMNS)
     return MergeResult(hubspot, salesforce, snapshot_rows, conflicts, blocked_cells)
+
+
+#: Columns of :attr:`MergeResult.conflicts`.
+CONFLICT_COLUMNS = ("object", "sf_id", "hs_id", "sf_field", "hs_field", "winner")
+
+
+def _rows_or_empty(parts: list[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
+    if parts:
+        return pd.concat(parts, ignore_index=True)
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+
+
+@dataclass
+class _Cells:
+    """One field's SYNC-3 decision over every pair: who writes, and what was synced."""
+
+    sf_key: pd.Series
+    hs_key: pd.Series
+    snap_key: pd.Series
+    write_hs: np.ndarray
+    write_sf: np.ndarray
+    by_time: np.ndarray
+    blocked: np.ndarray
+    kept: pd.Series
+
+    def resolved(self) -> pd.Series:
+        """The last-synced value once the writes are applied (a blocked cell keeps ``kept``)."""
+        post_sf = self.sf_key.where(~pd.Series(self.write_sf), self.hs_key)
+        return post_sf.where(~pd.Series(self.blocked), self.kept)
+
+    def stale_snapshot(self) -> np.ndarray:
+        """Cells whose snapshot must change. Where both sides still differ after the writes (a
+        directional rule that wrote nothing, a blocked translation) nothing was synced: the old
+        snapshot stays, so the next run decides the same way instead of mistaking the untouched
+        side for a change."""
+        post_sf = self.sf_key.where(~pd.Series(self.write_sf), self.hs_key)
+        post_hs = self.hs_key.where(~pd.Series(self.write_hs), self.sf_key)
+        stale = ~same(self.resolved(), self.snap_key) & (self.blocked | same(post_sf, post_hs))
+        return np.asarray(stale, dtype=bool)
+
+
+def _decide(
+    f: MergeField, snap_key: pd.Series, sf_later_or_tie: np.ndarray, blocked_cells: dict[str, np.ndarray]
+) -> _Cells:
+    """SYNC-3's winner per pair for field ``f``, minus the writes a target cannot take.
+
+    A blocked cell keeps the target's current value as its last-synced value: the disagreement
+    is then stable (the winner still "changed", the target did not), instead of flipping to the
+    target once a write to another field makes it the later record.
+    """
+    sf_key = f.sf_key.reset_index(drop=True)
+    hs_key = f.hs_key.reset_index(drop=True)
+    write_hs, write_sf, by_time = _side_wins(f.rule, sf_key, hs_key, snap_key, sf_later_or_tie)
+    blocked = np.zeros(len(snap_key), dtype=bool)
+    kept = snap_key.copy()
+    if f.hs_writable is not None:
+        ok = f.hs_writable.to_numpy(dtype=bool, na_value=False)
+        blocked_cells[f"hubspot:{f.hs_field}"] = np.flatnonzero(write_hs & ~ok)
+        kept = kept.where(~pd.Series(write_hs & ~ok), hs_key)
+        blocked |= write_hs & ~ok
+        write_hs &= ok
+    if f.sf_writable is not None:
+        ok = f.sf_writable.to_numpy(dtype=bool, na_value=False)
+        blocked_cells[f"salesforce:{f.sf_field}"] = np.flatnonzero(write_sf & ~ok)
+        kept = kept.where(~pd.Series(write_sf & ~ok), sf_key)
+        blocked |= write_sf & ~ok
+        write_sf &= ok
+    return _Cells(sf_key, hs_key, snap_key, write_hs, write_sf, by_time, blocked, kept)
 
 
 def _cell_rows(

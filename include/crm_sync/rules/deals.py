@@ -343,6 +343,50 @@ class _Staged:
         return self.o, self.d, self.opp_raw, self.deal_raw
 
 
+def _staged_world(
+    inputs: RuleInputs,
+    config: SyncConfig,
+    pipelines: pd.DataFrame,
+    stages: pd.DataFrame,
+    multi_currency: bool | None,
+) -> tuple[_Staged, pd.DataFrame, tuple[str, ...]]:
+    """The decision frames, their pairs, the stage lookup and the org's currencies (DEAL-8)."""
+    mappings = config.mappings("opportunities")
+    opp_raw = _unique(inputs.sf_opportunity, "Id", _OPP_COLUMNS + tuple(m.salesforce for m in mappings))
+    deal_raw = _unique(inputs.hs_deal, "id", _DEAL_COLUMNS + tuple(m.hubspot for m in mappings))
+    synced_ids = set(as_text(pipelines["hs_pipeline_id"]).dropna()) if not pipelines.empty else set()
+    retired = set(link_pairs(inputs.links, [PIPELINE_LINK_OBJECT])["hs_id"]) - synced_ids
+    lookup = stage_lookup(stages, inputs.hs_pipeline_stage, retired)
+    o = _opp_frame(opp_raw, pipelines, stages)
+    d = _deal_frame(deal_raw, lookup, synced_ids, retired)
+    currencies = tuple(sorted(str(c) for c in o.loc[o["alive"], "currency"].dropna().unique()))
+    multi = len(currencies) > 1 if multi_currency is None else multi_currency
+    return _Staged(o, d, opp_raw, deal_raw, _pairs(inputs, o, d), multi), lookup, currencies
+
+
+def _not_synced(
+    inputs: RuleInputs,
+    world: _Staged,
+    lookup: pd.DataFrame,
+    currencies: tuple[str, ...],
+    deal_contacts_now: pd.DataFrame,
+) -> DealsResult:
+    """``deals.sync`` off: nothing planned, but the deal state still feeds the rollups."""
+    empty_pairs = pd.DataFrame({"sf_key": [], "hs_key": [], "account_id": [], "origin": []})
+    state = _deal_state(world.frames, world.pairs, None, sync_pairs=empty_pairs, deleted=set(), lookup=lookup)
+    return DealsResult(
+        plan=empty_plan(),
+        deals=state,
+        deal_contacts=_existing_deal_contacts(inputs, state, deal_contacts_now),
+        cleared_links=_empty(CLEARED_LINK_COLUMNS),
+        snapshot=_empty(SNAPSHOT_COLUMNS),
+        conflicts=pd.DataFrame(),
+        multi_currency=world.multi,
+        currencies=currencies,
+        association_snapshot=next_association_snapshot(inputs.association_snapshot),
+    )
+
+
 def plan_deals(
     inputs: RuleInputs,
     config: SyncConfig,
@@ -363,39 +407,16 @@ def plan_deals(
     detection (DEAL-8). With ``deals.sync`` off nothing is planned, but the deal state (for
     the rollups) is still reported.
     """
-    mappings = config.mappings("opportunities")
-    opp_raw = _unique(inputs.sf_opportunity, "Id", _OPP_COLUMNS + tuple(m.salesforce for m in mappings))
-    deal_raw = _unique(inputs.hs_deal, "id", _DEAL_COLUMNS + tuple(m.hubspot for m in mappings))
-    synced_ids = set(as_text(pipelines["hs_pipeline_id"]).dropna()) if not pipelines.empty else set()
-    retired = set(link_pairs(inputs.links, [PIPELINE_LINK_OBJECT])["hs_id"]) - synced_ids
-    lookup = stage_lookup(stages, inputs.hs_pipeline_stage, retired)
-    o = _opp_frame(opp_raw, pipelines, stages)
-    d = _deal_frame(deal_raw, lookup, synced_ids, retired)
-    currencies = tuple(sorted(str(c) for c in o.loc[o["alive"], "currency"].dropna().unique()))
-    multi = len(currencies) > 1 if multi_currency is None else multi_currency
-    world = _Staged(o, d, opp_raw, deal_raw, _pairs(inputs, o, d), multi)
+    world, lookup, currencies = _staged_world(inputs, config, pipelines, stages, multi_currency)
+    multi = world.multi
     deal_contacts_now = associations(inputs.hs_association, "deals", "contacts")
     deal_companies = associations(inputs.hs_association, "deals", "companies")
     if not config.deals_sync:
-        empty_pairs = pd.DataFrame({"sf_key": [], "hs_key": [], "account_id": [], "origin": []})
-        state = _deal_state(
-            world.frames, world.pairs, None, sync_pairs=empty_pairs, deleted=set(), lookup=lookup
-        )
-        return DealsResult(
-            plan=empty_plan(),
-            deals=state,
-            deal_contacts=_existing_deal_contacts(inputs, state, deal_contacts_now),
-            cleared_links=_empty(CLEARED_LINK_COLUMNS),
-            snapshot=_empty(SNAPSHOT_COLUMNS),
-            conflicts=pd.DataFrame(),
-            multi_currency=multi,
-            currencies=currencies,
-            association_snapshot=next_association_snapshot(inputs.association_snapshot),
-        )
+        return _not_synced(inputs, world, lookup, currencies, deal_contacts_now)
 
     plans: list[pd.DataFrame] = []
-    po = o.iloc[world.pairs["o"].to_numpy()].reset_index(drop=True)
-    pd_ = d.iloc[world.pairs["d"].to_numpy()].reset_index(drop=True)
+    po = world.o.iloc[world.pairs["o"].to_numpy()].reset_index(drop=True)
+    pd_ = world.d.iloc[world.pairs["d"].to_numpy()].reset_index(drop=True)
     deleted_deals, cleared = _deletes(plans, po, pd_, world.pairs)
     mo, md = _screen_live_pairs(plans, po, pd_, multi)
     del po, pd_  # a copy of every pair's rows: free it before the merge copies the live ones

@@ -591,6 +591,46 @@ def linked_account_ids(inputs: RuleInputs, frames: AccountFrames | None = None) 
     return linked & set(values_of(acc["sf_id"]))
 
 
+def _claim_known_companies(
+    acc: pd.DataFrame, co: pd.DataFrame, frames: AccountFrames, claims: AccountClaims
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """ACC-3 step 1: companies already linked or naming an Account by Id are its own.
+
+    Marks ``acc["linked"]`` and ``acc["syncs"]`` (ACC-1/ACC-2, survivors only). Returns the new
+    links of survivors by Id, and every Account's own company (a non-survivor keeps its company,
+    which is never re-used).
+    """
+    # Existing links (both sides live) stay; companies holding a live Account's Id are taken
+    # by that Account even when it does not sync (a non-survivor keeps its company).
+    links = frames.links
+    links = links[links["sf_id"].isin(acc["sf_id"]) & links["hs_id"].isin(co["hs_id"])]
+    claims.take(links[["sf_id", "hs_id"]], "linked")
+    by_property = co.loc[co["sf_ref"].isin(acc["sf_id"]), ["sf_ref", "hs_id", "modified"]]
+    by_property = by_property.rename(columns={"sf_ref": "sf_id"}).sort_values(
+        ["modified", "hs_id"], ascending=[False, True], na_position="last"
+    )
+    by_external = acc.loc[acc["hs_ref"].isin(co["hs_id"]), ["sf_id", "hs_ref"]].rename(
+        columns={"hs_ref": "hs_id"}
+    )
+    linked_any = set(claims.sf) | set(values_of(by_property["sf_id"])) | set(values_of(by_external["sf_id"]))
+    acc["linked"] = acc["sf_id"].isin(linked_any)
+    acc["syncs"] = acc["is_survivor"] & (acc["new"] | acc["touched"] | acc["linked"])
+
+    survivors = acc[acc["is_survivor"]]
+    id_links = pd.concat(
+        [
+            claims.take(by_property[by_property["sf_id"].isin(survivors["sf_id"])], "hubspot_id"),
+            claims.take(by_external[by_external["sf_id"].isin(survivors["sf_id"])], "salesforce_id"),
+        ]
+    )
+    # Companies that hold a non-survivor's Id are that Account's; never re-used.
+    claims.hs.update(values_of(by_property["hs_id"]))
+    claims.hs.update(values_of(by_external["hs_id"]))
+
+    own_company = pd.concat([links, by_property, by_external])[["sf_id", "hs_id"]].drop_duplicates("sf_id")
+    return id_links, own_company
+
+
 def accounts_to_hubspot(
     inputs: RuleInputs,
     config: SyncConfig,
@@ -625,32 +665,7 @@ def accounts_to_hubspot(
     acc["survivor_id"] = acc["sf_id"].map(survivor).fillna(acc["sf_id"])
     acc["is_survivor"] = acc["survivor_id"] == acc["sf_id"]
 
-    # Existing links (both sides live) stay; companies holding a live Account's Id are taken
-    # by that Account even when it does not sync (a non-survivor keeps its company).
-    links = frames.links
-    links = links[links["sf_id"].isin(acc["sf_id"]) & links["hs_id"].isin(co["hs_id"])]
-    claims.take(links[["sf_id", "hs_id"]], "linked")
-    by_property = co.loc[co["sf_ref"].isin(acc["sf_id"]), ["sf_ref", "hs_id", "modified"]]
-    by_property = by_property.rename(columns={"sf_ref": "sf_id"}).sort_values(
-        ["modified", "hs_id"], ascending=[False, True], na_position="last"
-    )
-    by_external = acc.loc[acc["hs_ref"].isin(co["hs_id"]), ["sf_id", "hs_ref"]].rename(
-        columns={"hs_ref": "hs_id"}
-    )
-    linked_any = set(claims.sf) | set(values_of(by_property["sf_id"])) | set(values_of(by_external["sf_id"]))
-    acc["linked"] = acc["sf_id"].isin(linked_any)
-    acc["syncs"] = acc["is_survivor"] & (acc["new"] | acc["touched"] | acc["linked"])
-
-    survivors = acc[acc["is_survivor"]]
-    id_links = pd.concat(
-        [
-            claims.take(by_property[by_property["sf_id"].isin(survivors["sf_id"])], "hubspot_id"),
-            claims.take(by_external[by_external["sf_id"].isin(survivors["sf_id"])], "salesforce_id"),
-        ]
-    )
-    # Companies that hold a non-survivor's Id are that Account's; never re-used.
-    claims.hs.update(values_of(by_property["hs_id"]))
-    claims.hs.update(values_of(by_external["hs_id"]))
+    id_links, own_company = _claim_known_companies(acc, co, frames, claims)
 
     open_acc = acc[acc["syncs"] & ~acc["sf_id"].isin(claims.sf)]
     free_co = co[~co["hs_id"].isin(claims.hs)]
@@ -683,7 +698,6 @@ def accounts_to_hubspot(
     )
     claims.sf.update(values_of(creators["sf_id"]))
 
-    own_company = pd.concat([links, by_property, by_external])[["sf_id", "hs_id"]].drop_duplicates("sf_id")
     plans.append(_suspended_rows(acc[~acc["is_survivor"]], own_company, dedup, claims))
     return concat_plans(plans), claims
 

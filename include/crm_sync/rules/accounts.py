@@ -898,6 +898,49 @@ def company_contact_status(
     return stats.reindex(index, fill_value=0).astype(np.int64)
 
 
+def _acc4_acc5(
+    candidates: pd.DataFrame, st: pd.DataFrame, config: SyncConfig
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """ACC-4 allows, ACC-5 forbids (the manual flag overrides ACC-5): the ``skip`` rows of the
+    companies that do not create an Account, and the candidates that do, with ``why``."""
+    default_contact = config.contacts_default_object == "Contact"
+    c1 = candidates["auto_created"] & default_contact
+    c2 = st["private"] > 0
+    c3 = st["qualifying"] > 0
+    manual = candidates["manual"]
+    no_contacts = st["contacts"] == 0
+    # ACC-5 counts every associated contact: one that does not sync at all is not a Lead.
+    all_leads = (st["contacts"] > 0) & (st["to_leads"] == st["contacts"])
+    none_qualify = st["qualifying"] == 0
+    blocked = no_contacts | all_leads | none_qualify
+    create = manual | ((c1 | c2 | c3) & ~blocked)
+
+    reason = pd.Series(pd.NA, index=candidates.index, dtype=object)
+    reason[none_qualify] = "ACC-5: none of its associated contacts qualifies for the inclusion list"
+    reason[all_leads] = "ACC-5: all its associated contacts sync to Salesforce Leads"
+    reason[no_contacts] = "ACC-5: it has no associated contact"
+    reason[~blocked & ~create] = "ACC-4: no ACC-4 condition holds"
+    skipped = ~create
+    skips = plan_rows(
+        count=int(skipped.sum()),
+        target=Target.SALESFORCE,
+        object="Account",
+        action=Action.SKIP,
+        rules=pd.Series(
+            [["ACC-5"] if str(r).startswith("ACC-5") else ["ACC-4"] for r in reason[skipped]],
+            dtype=object,
+        ),
+        source_id=candidates.loc[skipped, "hs_id"],
+        reason=reason[skipped] + " (set crm_sync_manual_sync to sync it anyway)",
+    )
+    which = pd.Series("", index=candidates.index, dtype=object)
+    which[c3] = "qualifying contact"
+    which[c2] = "private contact"
+    which[c1] = "auto-created"
+    which[manual] = "manual"
+    return skips, candidates[create].assign(why=which[create])
+
+
 def companies_to_salesforce(
     inputs: RuleInputs,
     config: SyncConfig,
@@ -946,45 +989,10 @@ def companies_to_salesforce(
     status = company_contact_status(
         inputs, contacts, config, candidates["hs_id"], contact_companies=frames.contact_companies
     )
-    st = status.reindex(candidates["hs_id"]).reset_index(drop=True)
-    default_contact = config.contacts_default_object == "Contact"
-    c1 = candidates["auto_created"] & default_contact
-    c2 = st["private"] > 0
-    c3 = st["qualifying"] > 0
-    manual = candidates["manual"]
-    no_contacts = st["contacts"] == 0
-    # ACC-5 counts every associated contact: one that does not sync at all is not a Lead.
-    all_leads = (st["contacts"] > 0) & (st["to_leads"] == st["contacts"])
-    none_qualify = st["qualifying"] == 0
-    blocked = no_contacts | all_leads | none_qualify
-    create = manual | ((c1 | c2 | c3) & ~blocked)
-
-    reason = pd.Series(pd.NA, index=candidates.index, dtype=object)
-    reason[none_qualify] = "ACC-5: none of its associated contacts qualifies for the inclusion list"
-    reason[all_leads] = "ACC-5: all its associated contacts sync to Salesforce Leads"
-    reason[no_contacts] = "ACC-5: it has no associated contact"
-    reason[~blocked & ~create] = "ACC-4: no ACC-4 condition holds"
-    skipped = ~create
-    plans.append(
-        plan_rows(
-            count=int(skipped.sum()),
-            target=Target.SALESFORCE,
-            object="Account",
-            action=Action.SKIP,
-            rules=pd.Series(
-                [["ACC-5"] if str(r).startswith("ACC-5") else ["ACC-4"] for r in reason[skipped]],
-                dtype=object,
-            ),
-            source_id=candidates.loc[skipped, "hs_id"],
-            reason=reason[skipped] + " (set crm_sync_manual_sync to sync it anyway)",
-        )
+    skips, creating = _acc4_acc5(
+        candidates, status.reindex(candidates["hs_id"]).reset_index(drop=True), config
     )
-    which = pd.Series("", index=candidates.index, dtype=object)
-    which[c3] = "qualifying contact"
-    which[c2] = "private contact"
-    which[c1] = "auto-created"
-    which[manual] = "manual"
-    creating = candidates[create].assign(why=which[create])
+    plans.append(skips)
 
     # ACC-6: a company matching an existing Account group links to its survivor.
     matched = _group_matches(creating, dedup, claims, frames, owners)

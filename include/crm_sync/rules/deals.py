@@ -1206,26 +1206,13 @@ def _deal_state(
     pipeline = hs["pipeline"].astype(object)
     dealstage = hs["dealstage"].astype(object)
     if merge is not None and not merge.hs_values.empty:
-        pos = _positions(hs["hs_id"], merge.hs_ids.astype("str"))
-        ok = pos >= 0
-        w = merge.hs_values.iloc[np.flatnonzero(ok)]
-        at = pos[ok]
-        for name, kind, target in (
-            ("amount", "number", amount),
-            ("createdate", "datetime", created),
-            ("closedate", "datetime", close),
-        ):
-            if name in w.columns:
-                has = w[name].notna().to_numpy()
-                target.iloc[at[has]] = canonical(w[name][has], kind).to_numpy()  # type: ignore[arg-type]
-        for name, target_obj in (
-            ("deal_currency_code", currency),
-            ("pipeline", pipeline),
-            ("dealstage", dealstage),
-        ):
-            if name in w.columns:
-                has = w[name].notna().to_numpy()
-                target_obj.iloc[at[has]] = w[name][has].to_numpy(dtype=object)
+        typed = {
+            "amount": (amount, "number"),
+            "createdate": (created, "datetime"),
+            "closedate": (close, "datetime"),
+        }
+        plain = {"deal_currency_code": currency, "pipeline": pipeline, "dealstage": dealstage}
+        _apply_deal_writes(merge, hs["hs_id"], typed, plain)
     outcome = lookup.drop_duplicates(["hs_pipeline_id", "hs_stage_id"]).set_index(
         ["hs_pipeline_id", "hs_stage_id"]
     )
@@ -1256,26 +1243,51 @@ def _deal_state(
             (sync_pairs["origin"] == "sf") & sync_pairs["hs_key"].astype("str").str.startswith("@")
         ]
         if not made.empty:
-            pos = _positions(o["sf_id"], made["sf_key"].astype("str"))
-            src = opp_raw.iloc[pos].reset_index(drop=True)
-            so = o.iloc[pos].reset_index(drop=True)
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "deal_key": made["hs_key"].to_numpy(dtype=object),
-                        "sf_id": made["sf_key"].to_numpy(dtype=object),
-                        "account_id": so["account_id"].astype(object),
-                        "amount": canonical(column(src, "Amount"), "number"),
-                        "currency": so["currency"].astype(object),
-                        "created_at": canonical(column(src, "CreatedDate"), "datetime"),
-                        "close_date": canonical(column(src, "CloseDate"), "datetime"),
-                        "is_closed": so["is_closed"].fillna(False).astype(bool),
-                        "is_won": so["is_won"].fillna(False).astype(bool),
-                    }
-                )
-            )
+            parts.append(_created_deal_state(made, o, opp_raw))
     state = pd.concat(parts, ignore_index=True)
     return state[list(DEAL_STATE_COLUMNS)]
+
+
+def _apply_deal_writes(
+    merge: _Merged,
+    hs_ids: pd.Series,
+    typed: dict[str, tuple[pd.Series, str]],
+    plain: dict[str, pd.Series],
+) -> None:
+    """Apply the SYNC-3 writes this plan makes to deals onto their state columns (in place):
+    ``typed`` columns take canonical values of their kind, ``plain`` ones the written text."""
+    pos = _positions(hs_ids, merge.hs_ids.astype("str"))
+    ok = pos >= 0
+    w = merge.hs_values.iloc[np.flatnonzero(ok)]
+    at = pos[ok]
+    for name, (target, kind) in typed.items():
+        if name in w.columns:
+            has = w[name].notna().to_numpy()
+            target.iloc[at[has]] = canonical(w[name][has], kind).to_numpy()  # type: ignore[arg-type]
+    for name, target_obj in plain.items():
+        if name in w.columns:
+            has = w[name].notna().to_numpy()
+            target_obj.iloc[at[has]] = w[name][has].to_numpy(dtype=object)
+
+
+def _created_deal_state(made: pd.DataFrame, o: pd.DataFrame, opp_raw: pd.DataFrame) -> pd.DataFrame:
+    """The state of the deals this plan creates from Opportunities (for the rollups)."""
+    pos = _positions(o["sf_id"], made["sf_key"].astype("str"))
+    src = opp_raw.iloc[pos].reset_index(drop=True)
+    so = o.iloc[pos].reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "deal_key": made["hs_key"].to_numpy(dtype=object),
+            "sf_id": made["sf_key"].to_numpy(dtype=object),
+            "account_id": so["account_id"].astype(object),
+            "amount": canonical(column(src, "Amount"), "number"),
+            "currency": so["currency"].astype(object),
+            "created_at": canonical(column(src, "CreatedDate"), "datetime"),
+            "close_date": canonical(column(src, "CloseDate"), "datetime"),
+            "is_closed": so["is_closed"].fillna(False).astype(bool),
+            "is_won": so["is_won"].fillna(False).astype(bool),
+        }
+    )
 
 
 __all__ = [

@@ -415,10 +415,9 @@ def merge_fields(
             hubspot.add(f.hs_field, _values_at(f.to_hs, index, cell.write_hs), cell.write_hs, rules)
         if cell.write_sf.any():
             salesforce.add(f.sf_field, _values_at(f.to_sf, index, cell.write_sf), cell.write_sf, rules)
-        stale = cell.stale_snapshot()
-        if rule_writes_back(f.rule) and stale.any():
-            pos = np.flatnonzero(stale)
-            value = encode_snapshot(cell.resolved().iloc[pos], f.kind).to_numpy()
+        if rule_writes_back(f.rule) and cell.stale.any():
+            pos = np.flatnonzero(cell.stale)
+            value = encode_snapshot(cell.resolved.iloc[pos], f.kind).to_numpy()
             snapshot_parts.append(
                 _cell_rows(pairs, pos, sf_object, f, value=value, synced_at=now.isoformat())
             )
@@ -443,31 +442,36 @@ def _rows_or_empty(parts: list[pd.DataFrame], columns: Sequence[str]) -> pd.Data
 
 @dataclass
 class _Cells:
-    """One field's SYNC-3 decision over every pair: who writes, and what was synced."""
+    """One field's SYNC-3 decision over every pair: who writes, the last-synced value once the
+    writes are applied, and which cells' snapshot must change."""
 
-    sf_key: pd.Series
-    hs_key: pd.Series
-    snap_key: pd.Series
     write_hs: np.ndarray
     write_sf: np.ndarray
     by_time: np.ndarray
-    blocked: np.ndarray
-    kept: pd.Series
+    resolved: pd.Series
+    stale: np.ndarray
 
-    def resolved(self) -> pd.Series:
-        """The last-synced value once the writes are applied (a blocked cell keeps ``kept``)."""
-        post_sf = self.sf_key.where(~pd.Series(self.write_sf), self.hs_key)
-        return post_sf.where(~pd.Series(self.blocked), self.kept)
 
-    def stale_snapshot(self) -> np.ndarray:
-        """Cells whose snapshot must change. Where both sides still differ after the writes (a
-        directional rule that wrote nothing, a blocked translation) nothing was synced: the old
-        snapshot stays, so the next run decides the same way instead of mistaking the untouched
-        side for a change."""
-        post_sf = self.sf_key.where(~pd.Series(self.write_sf), self.hs_key)
-        post_hs = self.hs_key.where(~pd.Series(self.write_hs), self.sf_key)
-        stale = ~same(self.resolved(), self.snap_key) & (self.blocked | same(post_sf, post_hs))
-        return np.asarray(stale, dtype=bool)
+def _synced(
+    sf_key: pd.Series,
+    hs_key: pd.Series,
+    snap_key: pd.Series,
+    writes: tuple[np.ndarray, np.ndarray],
+    *,
+    blocked: np.ndarray,
+    kept: pd.Series,
+) -> tuple[pd.Series, np.ndarray]:
+    """The last-synced value after the writes ``(to HubSpot, to Salesforce)`` (a blocked cell
+    keeps ``kept``), and the cells whose snapshot changes. Where both sides still differ after
+    the writes (a directional rule that wrote nothing, a blocked translation) nothing was
+    synced: the old snapshot stays, so the next run decides the same way instead of mistaking
+    the untouched side for a change."""
+    write_hs, write_sf = writes
+    post_sf = sf_key.where(~pd.Series(write_sf), hs_key)
+    post_hs = hs_key.where(~pd.Series(write_hs), sf_key)
+    resolved = post_sf.where(~pd.Series(blocked), kept)
+    stale = ~same(resolved, snap_key) & (blocked | same(post_sf, post_hs))
+    return resolved, np.asarray(stale, dtype=bool)
 
 
 def _decide(
@@ -496,7 +500,8 @@ def _decide(
         kept = kept.where(~pd.Series(write_sf & ~ok), sf_key)
         blocked |= write_sf & ~ok
         write_sf &= ok
-    return _Cells(sf_key, hs_key, snap_key, write_hs, write_sf, by_time, blocked, kept)
+    resolved, stale = _synced(sf_key, hs_key, snap_key, (write_hs, write_sf), blocked=blocked, kept=kept)
+    return _Cells(write_hs, write_sf, by_time, resolved, stale)
 
 
 def _cell_rows(

@@ -143,6 +143,15 @@ def take_over(
         )
 
 
+def reschedule(busy: LeaseBusyError) -> BaseException:
+    """The Airflow exception a task waiting for the lease raises: it runs again after
+    :data:`POKE`, holding no worker slot meanwhile (``raise reschedule(busy) from busy``)."""
+    from airflow.sdk.exceptions import AirflowRescheduleException
+
+    log.info("%s; trying again in %s", busy, POKE)
+    return AirflowRescheduleException(staging.now_utc() + POKE)  # type: ignore[no-untyped-call]
+
+
 def release(engine: sa.Engine, who: str, *, name: str = NAME) -> bool:
     """Give the lease back if we hold it; returns whether we did."""
     ensure(engine)

@@ -407,14 +407,10 @@ def _small(value: Mapping[str, Any]) -> dict[str, Any]:
 
 # -- Airflow adapters (the DAGs' tasks call these) -------------------------------------------------
 
-#: How long a chunk waiting for the staging lease sleeps before trying again (rescheduled,
-#: not holding a worker slot).
-LEASE_POKE = lease.POKE
-
 
 def extract_task(chunk_xcom: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
     """:func:`extract_chunk` for a DAG task: done -> skipped, lease busy -> rescheduled."""
-    from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException, AirflowSkipException
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     from crm_sync.tasks import failfast
 
@@ -430,8 +426,7 @@ def extract_task(chunk_xcom: Mapping[str, Any], context: Mapping[str, Any]) -> d
             api_share=float(params.get("api_share", budget.DEFAULT_SHARE)),
         )
     except lease.LeaseBusyError as busy:
-        log.info("%s; trying again in %s", busy, LEASE_POKE)
-        raise AirflowRescheduleException(staging.now_utc() + LEASE_POKE) from busy  # type: ignore[no-untyped-call]
+        raise lease.reschedule(busy) from busy
     except ChunkBlockedError as blocked:
         raise AirflowFailException(str(blocked)) from blocked
     if state.get("skipped"):

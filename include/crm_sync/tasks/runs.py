@@ -84,15 +84,12 @@ def take_lease(
 
 def take_lease_task(context: Mapping[str, Any]) -> dict[str, Any]:
     """:func:`take_lease` for a DAG task: busy -> rescheduled (no worker slot held while waiting)."""
-    from airflow.sdk.exceptions import AirflowRescheduleException
-
     from crm_sync.tasks import failfast
 
     try:
         return failfast.run(take_lease, context)
     except lease.LeaseBusyError as busy:
-        log.info("%s; trying again in %s", busy, lease.POKE)
-        raise AirflowRescheduleException(staging.now_utc() + lease.POKE) from busy  # type: ignore[no-untyped-call]
+        raise lease.reschedule(busy) from busy
 
 
 def _end(engine: sa.Engine, run_id: str, status: str) -> None:

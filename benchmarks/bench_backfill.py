@@ -177,16 +177,15 @@ def bench_size(size: int, chunk_days: int, seed: int, workdir: Path, limits: str
         hs_url = json.loads(env["AIRFLOW_CONN_HUBSPOT_DEFAULT"])["extra"]["host"]
         started = time.perf_counter()
         rss_first = None
+        per_chunk = []
         chunks = backfill.plan_opportunity_chunks(START, END, chunk_days, dag_run_id=f"bench-{size}")
         for chunk in chunks:
-            state = backfill.extract_chunk(chunk, dag_id=backfill.BACKFILL_DAG_ID, dag_run_id=f"bench-{size}")
-            state = backfill.transform_chunk(state)
-            for target in ("salesforce", "hubspot"):
-                backfill.load_chunk(target, state)
-            backfill.commit_chunk(state)
+            row = _run_chunk(backfill, chunk, f"bench-{size}", proc.pid)
+            per_chunk.append(row)
             rss_first = rss_first or peak_rss_mib()
             print(
-                f"[{size}] chunk {chunk['index'] + 1}/{len(chunks)}: {time.perf_counter() - started:.0f} s",
+                f"[{size}] chunk {chunk['index'] + 1}/{len(chunks)}: {time.perf_counter() - started:.0f} s "
+                + " ".join(f"{k}={v}" for k, v in row.items()),
                 flush=True,
             )
         elapsed = time.perf_counter() - started
@@ -215,7 +214,45 @@ def bench_size(size: int, chunk_days: int, seed: int, workdir: Path, limits: str
         "hs_floor_s": hubspot_floor_s(hs_stats),
         "rss_first_mib": rss_first,
         "peak_rss_mib": peak_rss_mib(),
+        "chunk_peak_max_mib": max(r["peak_mib"] for r in per_chunk),
+        "emulator_rss_mib": per_chunk[-1]["emulator_mib"],
+        "per_chunk": per_chunk,
     }
+
+
+def _run_chunk(backfill: Any, chunk: dict[str, Any], dag_run_id: str, emulator_pid: int) -> dict[str, Any]:
+    """One chunk through the DAG's task functions: seconds per step and this chunk's own peak RSS
+    (``VmHWM`` reset before it), so a peak that follows N rather than the chunk shows per chunk."""
+    _reset_peak()
+    steps: dict[str, float] = {}
+    started = time.perf_counter()
+    state = backfill.extract_chunk(chunk, dag_id=backfill.BACKFILL_DAG_ID, dag_run_id=dag_run_id)
+    steps["extract_s"] = time.perf_counter() - started
+    state = backfill.transform_chunk(state)
+    steps["transform_s"] = time.perf_counter() - started - sum(steps.values())
+    for target in ("salesforce", "hubspot"):
+        backfill.load_chunk(target, state)
+    steps["load_s"] = time.perf_counter() - started - sum(steps.values())
+    backfill.commit_chunk(state)
+    steps["commit_s"] = time.perf_counter() - started - sum(steps.values())
+    return {
+        "chunk": chunk["index"] + 1,
+        "opportunities": state.get("records", 0),
+        **{k: round(v, 1) for k, v in steps.items()},
+        "peak_mib": _status_mib("self", "VmHWM"),
+        "emulator_mib": _status_mib(str(emulator_pid), "VmRSS"),
+    }
+
+
+def _reset_peak() -> None:
+    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM (Linux 4.0+)
+
+
+def _status_mib(pid: str, field: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
 
 
 def _written(engine: Any) -> dict[tuple[str, str, str], int]:
@@ -262,6 +299,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-backfill-") as tmp:
         for size in (int(s) for s in args.sizes.split(",")):
             rows.append(bench_size(size, args.chunk_days, args.seed, Path(tmp), args.limits))
+    per_chunk = {row["size"]: row.pop("per_chunk") for row in rows}
     report(
         NAME,
         rows,
@@ -274,6 +312,7 @@ def main() -> None:
             "note": "emulator in its own process (HubSpot's rate limits on unless --limits relaxed); "
             "chunks run in-process through the DAG's task functions. 1M takes about 3 hours on a "
             "2-core machine (see the module docstring), so run_all runs 100k.",
+            "per_chunk": per_chunk,
         },
     )
 

@@ -18,19 +18,21 @@ same interval) writes nothing and leaves the tables byte-identical.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
@@ -1341,13 +1343,29 @@ def _column_type_for(series: pd.Series, existing_family: str | None) -> sa.types
     return inferred
 
 
-def read_frame(engine: Engine, table: str | sa.Table, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """A staging table as a DataFrame (timestamps as UTC-aware datetimes on every dialect)."""
+#: Rows a filtered read (:func:`read_frame` with ``keep``) holds before filtering them.
+FILTER_PAGE_ROWS = 50_000
+#: Which rows of a page to keep: a boolean array as long as the page.
+RowFilter = Callable[[pd.DataFrame], "np.ndarray[Any, np.dtype[np.bool_]]"]
+
+
+def read_frame(
+    engine: Engine,
+    table: str | sa.Table,
+    columns: Sequence[str] | None = None,
+    keep: RowFilter | None = None,
+) -> pd.DataFrame:
+    """A staging table as a DataFrame (timestamps as UTC-aware datetimes on every dialect).
+
+    ``keep`` reads only the rows it keeps: the table is streamed in pages of
+    :data:`FILTER_PAGE_ROWS` and each page filtered before the next is read, so memory follows
+    the rows kept, not the table (a backfill chunk reading its neighbourhood of a large staging).
+    """
     ensure_schema(engine)
     target = table_for(engine, table)
     cols = [target.c[c] for c in columns] if columns else list(target.c)
     key_cols = [c for c in target.primary_key.columns if c in cols] or cols[:1]
-    return _select_frame(engine, cols, key_cols)
+    return _select_frame(engine, cols, key_cols, keep=keep)
 
 
 def _select_frame(
@@ -1355,8 +1373,9 @@ def _select_frame(
     cols: Sequence[sa.Column[Any]],
     order_by: Sequence[sa.Column[Any]],
     where: sa.ColumnElement[bool] | None = None,
+    keep: RowFilter | None = None,
 ) -> pd.DataFrame:
-    """Selected columns as a DataFrame, timestamps as UTC.
+    """Selected columns as a DataFrame, timestamps as UTC; only the rows ``keep`` keeps.
 
     Timestamps come back as the driver gives them (text on SQLite, aware datetimes on
     PostgreSQL) and are converted once per column, not once per cell: at a million rows the
@@ -1367,12 +1386,27 @@ def _select_frame(
     stmt = sa.select(*raw).order_by(*order_by)
     if where is not None:
         stmt = stmt.where(where)
+    names = [c.name for c in cols]
     with engine.connect() as conn:
-        rows = [tuple(row) for row in conn.execute(stmt)]
-    frame = pd.DataFrame(rows, columns=[c.name for c in cols])
+        if keep is None:
+            rows = [tuple(row) for row in conn.execute(stmt)]
+        else:
+            rows = _kept_rows(conn.execution_options(yield_per=FILTER_PAGE_ROWS).execute(stmt), names, keep)
+    frame = pd.DataFrame(rows, columns=names)
     for name in stamps:
         frame[name] = _utc_column(frame[name])
     return frame
+
+
+def _kept_rows(result: sa.CursorResult[Any], names: list[str], keep: RowFilter) -> list[tuple[Any, ...]]:
+    """The rows of a streamed result that ``keep`` keeps, page by page (raw driver values, so
+    the frame built from them infers its types as a read of those rows alone would)."""
+    rows: list[tuple[Any, ...]] = []
+    for page in result.partitions():
+        values = [tuple(row) for row in page]
+        mask = keep(pd.DataFrame(values, columns=names))
+        rows.extend(itertools.compress(values, mask.tolist()))
+    return rows
 
 
 def _utc_column(values: pd.Series) -> pd.Series:

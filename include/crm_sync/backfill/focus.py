@@ -27,10 +27,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from crm_sync.rules.inputs import RuleInputs
+from crm_sync.rules.inputs import InputView, RowMask, RuleInputs
 from crm_sync.rules.normalize import (
     as_text,
     column,
@@ -68,6 +70,23 @@ WHOLE_ORG_STAGES: frozenset[str] = frozenset({"name_pipelines"})
 WHOLE_ORG_OPPORTUNITY_COLUMNS = ("Id", "RecordTypeId", "IsDeleted", "_deleted")
 #: The closure stops after this many rounds (each round adds at least one record).
 MAX_ROUNDS = 50
+#: What :func:`neighbourhood` and :data:`WHOLE_ORG_STAGES` read of staging: the key columns of
+#: the record tables (ids, references, link fields, ACC-6/ACC-3 keys, emails), contact roles'
+#: two ends, and associations, links and the small reference tables whole. A chunk finds its
+#: neighbourhood in this view, then reads only the neighbourhood's rows (:func:`neighbourhood_view`).
+KEY_VIEW = InputView(
+    columns={
+        "sf_account": ("Id", "HubSpot_Id__c", "Website", "Name"),
+        "sf_contact": ("Id", "AccountId", "HubSpot_Id__c", "Email"),
+        "sf_lead": ("Id", "HubSpot_Id__c", "Email", "ConvertedContactId", "ConvertedAccountId"),
+        "sf_opportunity": ("Id", "AccountId", "HubSpot_Id__c", *WHOLE_ORG_OPPORTUNITY_COLUMNS[1:]),
+        "sf_opportunity_contact_role": ("OpportunityId", "ContactId"),
+        "hs_company": ("id", "salesforceaccountid", "domain", "website", "name"),
+        "hs_contact": ("id", "salesforcecontactid", "salesforceleadid", "email"),
+        "hs_deal": ("id", "salesforceopportunityid"),
+    },
+    skip=frozenset({"snapshot", "imported", "association_snapshot"}),
+)
 
 Ids = dict[str, set[str]]
 
@@ -202,52 +221,66 @@ def neighbourhood(inputs: RuleInputs, seeds: Mapping[str, Collection[str]]) -> F
     return Focus({t: v for t, v in ids.items() if not t.startswith("key:")}, rounds)
 
 
-def _keep(frame: pd.DataFrame, name: str, ids: Iterable[str]) -> pd.DataFrame:
-    if frame.empty:
-        return frame
-    return frame[_text(frame, name).isin(set(ids)).to_numpy()].reset_index(drop=True)
+def _in(name: str, ids: Iterable[str]) -> RowMask:
+    wanted = set(ids)
+
+    def mask(frame: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.bool_]]:
+        return _text(frame, name).isin(wanted).to_numpy(dtype=bool)
+
+    return mask
 
 
-def _keep_links(links: pd.DataFrame, ids: Ids) -> pd.DataFrame:
-    if links.empty:
-        return links
-    objects, sf_ids = _text(links, "object"), _text(links, "sf_id")
-    keep = ~objects.isin(list(LINKED))  # reference links (record type <-> pipeline) stay whole
-    for obj, (sf_table, _, _) in LINKED.items():
-        keep |= (objects == obj) & sf_ids.isin(ids[sf_table])
-    return links[keep.to_numpy()].reset_index(drop=True)
+def _links_mask(ids: Ids) -> RowMask:
+    def mask(links: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.bool_]]:
+        objects, sf_ids = _text(links, "object"), _text(links, "sf_id")
+        keep = ~objects.isin(list(LINKED))  # reference links (record type <-> pipeline) stay whole
+        for obj, (sf_table, _, _) in LINKED.items():
+            keep |= (objects == obj) & sf_ids.isin(ids[sf_table])
+        return keep.to_numpy(dtype=bool)
+
+    return mask
 
 
-def _keep_associations(assoc: pd.DataFrame, ids: Ids) -> pd.DataFrame:
-    if assoc.empty:
-        return assoc
-    from_type, from_id, _, _ = association_ends(assoc)
-    keep = pd.Series(False, index=assoc.index)
-    for f_type, f_table in HS_TYPES.items():
-        keep |= (from_type == f_type) & from_id.isin(ids[f_table])
-    return assoc[keep.to_numpy()].reset_index(drop=True)
+def _associations_mask(ids: Ids) -> RowMask:
+    def mask(assoc: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.bool_]]:
+        from_type, from_id, _, _ = association_ends(assoc)
+        keep = np.zeros(len(assoc), dtype=bool)
+        for f_type, f_table in HS_TYPES.items():
+            keep |= ((from_type == f_type) & from_id.isin(ids[f_table])).to_numpy(dtype=bool)
+        return keep
+
+    return mask
+
+
+def row_masks(ids: Ids) -> dict[str, RowMask]:
+    """Per :class:`RuleInputs` attribute, the rows a neighbourhood keeps; reference tables
+    (users, owners, pipelines, stages, record types, picklist options) are not named: whole."""
+    sf_ids = set().union(*(ids[LINKED[o][0]] for o in LINKED))
+    opportunities = ids["sf_opportunity"]
+    return {
+        **{table: _in(key, ids[table]) for table, key in RECORD_KEYS.items()},
+        "sf_opportunity_contact_role": _in("OpportunityId", opportunities),
+        "hs_association": _associations_mask(ids),
+        "links": _links_mask(ids),
+        "snapshot": _in("sf_id", sf_ids),
+        "imported": _in("sf_id", sf_ids),
+        "association_snapshot": _in("opportunity_id", opportunities),
+    }
+
+
+def neighbourhood_view(focus: Focus) -> InputView:
+    """Staging as a chunk plans it: only the rows of ``focus``'s neighbourhood, read while
+    streaming so the rest of staging is never held."""
+    return InputView(rows=row_masks(focus.ids))
 
 
 def focus_inputs(inputs: RuleInputs, seeds: Mapping[str, Collection[str]]) -> tuple[RuleInputs, Focus]:
     """``inputs`` restricted to the neighbourhood of ``seeds`` (see the module docstring)."""
     focus = neighbourhood(inputs, seeds)
-    ids = focus.ids
-    restricted: dict[str, pd.DataFrame] = {
-        table: _keep(getattr(inputs, table), key, ids[table]) for table, key in RECORD_KEYS.items()
-    }
-    sf_ids = set().union(*(ids[LINKED[o][0]] for o in LINKED))
-    opportunities = ids["sf_opportunity"]
-    focused = replace(
-        inputs,
-        sf_opportunity_contact_role=_keep(inputs.sf_opportunity_contact_role, "OpportunityId", opportunities),
-        hs_association=_keep_associations(inputs.hs_association, ids),
-        links=_keep_links(inputs.links, ids),
-        snapshot=_keep(inputs.snapshot, "sf_id", sf_ids),
-        imported=_keep(inputs.imported, "sf_id", sf_ids),
-        association_snapshot=_keep(inputs.association_snapshot, "opportunity_id", opportunities),
-    )
-    for table, frame in restricted.items():
-        setattr(focused, table, frame)
+    focused = replace(inputs)
+    for attribute, mask in row_masks(focus.ids).items():
+        frame = getattr(inputs, attribute)
+        setattr(focused, attribute, frame if frame.empty else frame[mask(frame)].reset_index(drop=True))
     return focused, focus
 
 

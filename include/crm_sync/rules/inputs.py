@@ -11,10 +11,16 @@ Column names are exactly the catalog field names (:mod:`crm_sync.catalog`) plus 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+import numpy as np
 import pandas as pd
+
+#: Which rows of a staged frame to keep: a boolean array as long as the frame.
+RowMask = Callable[[pd.DataFrame], "np.ndarray[Any, np.dtype[np.bool_]]"]
 
 
 def _empty() -> pd.DataFrame:
@@ -60,3 +66,18 @@ class RuleInputs:
     imported: pd.DataFrame = field(default_factory=_empty)
     association_snapshot: pd.DataFrame = field(default_factory=_empty)
     picklist_options: pd.DataFrame = field(default_factory=_empty)
+
+
+@dataclass(frozen=True)
+class InputView:
+    """Which part of staging to load into :class:`RuleInputs`, by attribute.
+
+    ``columns``: only these columns (those the table has); ``rows``: only the rows the mask
+    keeps (applied while reading, so the rest is never held); ``skip``: not read at all (an
+    empty frame). Attributes not named are read whole. A backfill chunk reads its neighbourhood
+    this way (:mod:`crm_sync.backfill.focus`).
+    """
+
+    columns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    rows: Mapping[str, RowMask] = field(default_factory=dict)
+    skip: frozenset[str] = frozenset()

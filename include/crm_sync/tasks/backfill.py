@@ -241,17 +241,22 @@ def transform_chunk(
 def _chunk_inputs(engine: sa.Engine, chunk: Chunk, run_id: str) -> tuple[RuleInputs, RuleInputs]:
     """The staged state, loaded once for all seven stages, whole and as the chunk plans it.
 
-    An Opportunity window plans its neighbourhood (:mod:`crm_sync.backfill.focus`), so a chunk's
-    rule work follows its own size rather than everything backfilled so far.
+    An Opportunity window plans its neighbourhood (:mod:`crm_sync.backfill.focus`): found in the
+    key columns of staging, then read row by row, so a chunk's rule work and memory follow its
+    neighbourhood rather than everything backfilled so far.
     """
     rules.refresh_links(engine, run_id)
-    inputs = rules.load_inputs(engine, now=rules.run_time(engine, run_id))
+    now = rules.run_time(engine, run_id)
     if chunk.kind != "opportunities":
+        inputs = rules.load_inputs(engine, now=now)
         return inputs, inputs
+    keys = rules.load_inputs(engine, now=now, view=focus.KEY_VIEW)
     seeds = {"sf_opportunity": imports.window_ids(engine, chunk)["Opportunity"]}
-    focused, found = focus.focus_inputs(inputs, seeds)
+    found = focus.neighbourhood(keys, seeds)
+    whole = focus.whole_org_inputs(keys)
+    del keys
     log.info("chunk %s plans its neighbourhood (%d rounds): %s", chunk.key, found.rounds, found.counts())
-    return focus.whole_org_inputs(inputs), focused  # the rest of staging is freed here
+    return whole, rules.load_inputs(engine, now=now, view=focus.neighbourhood_view(found))
 
 
 def load_chunk(

@@ -33,7 +33,7 @@ from crm_sync.rules.deal_contacts import (
     PLANNED_ASSOCIATION_SNAPSHOT_TABLE,
     next_association_snapshot,
 )
-from crm_sync.rules.inputs import RuleInputs
+from crm_sync.rules.inputs import InputView, RowMask, RuleInputs
 from crm_sync.rules.value_maps import PICKLIST_OPTIONS_TABLE
 from crm_sync.settings import load_config
 
@@ -92,18 +92,34 @@ def refresh_links(engine: sa.Engine, run_id: str) -> dict[str, int]:
     return links
 
 
-def load_inputs(engine: sa.Engine, *, now: datetime) -> RuleInputs:
-    """Every staged frame the rules read (raw tables, associations, links, snapshot, imports)."""
-    inputs = RuleInputs(now=now)
-    for stream in ALL_STREAMS:
-        setattr(inputs, stream.table, staging.read_frame(engine, stream.table))
-    inputs.hs_association = staging.read_frame(engine, ASSOCIATIONS_TABLE)
-    for attribute, table in _CONTRACT_TABLES.items():
-        setattr(inputs, attribute, staging.read_frame(engine, table))
+def _input_tables() -> dict[str, str]:
+    """RuleInputs attribute -> the staging table it is read from."""
+    tables = {stream.table: stream.table for stream in ALL_STREAMS}
+    tables["hs_association"] = ASSOCIATIONS_TABLE
+    tables.update(_CONTRACT_TABLES)
     # Written by the loader after a load (DEAL-6); absent until the first load.
-    inputs.association_snapshot = read_stage_table(engine, ASSOCIATION_SNAPSHOT_TABLE)
+    tables["association_snapshot"] = ASSOCIATION_SNAPSHOT_TABLE
     # Both CRMs' picklist options for SYNC-2's value maps, once extraction stages them.
-    inputs.picklist_options = read_stage_table(engine, PICKLIST_OPTIONS_TABLE)
+    tables["picklist_options"] = PICKLIST_OPTIONS_TABLE
+    return tables
+
+
+def load_inputs(engine: sa.Engine, *, now: datetime, view: InputView | None = None) -> RuleInputs:
+    """Every staged frame the rules read (raw tables, associations, links, snapshot, imports);
+    with ``view``, only the tables, columns and rows it names."""
+    view = view or InputView()
+    inputs = RuleInputs(now=now)
+    for attribute, table in _input_tables().items():
+        if attribute in view.skip:
+            continue
+        columns, keep = view.columns.get(attribute), view.rows.get(attribute)
+        if table in (ASSOCIATION_SNAPSHOT_TABLE, PICKLIST_OPTIONS_TABLE):
+            frame = read_stage_table(engine, table, keep=keep)
+        else:
+            present = staging.table_for(engine, table).c
+            chosen = [c for c in columns if c in present] if columns is not None else None
+            frame = staging.read_frame(engine, table, chosen, keep)
+        setattr(inputs, attribute, frame if columns is None else frame[[c for c in columns if c in frame]])
     return inputs
 
 
@@ -117,12 +133,14 @@ def advance_association_snapshot(engine: sa.Engine, run_id: str) -> int:
     )
 
 
-def read_stage_table(engine: sa.Engine, table: str, run_id: str | None = None) -> pd.DataFrame:
+def read_stage_table(
+    engine: sa.Engine, table: str, run_id: str | None = None, keep: RowMask | None = None
+) -> pd.DataFrame:
     """A table the rules read, without staging's bookkeeping column; empty if never written.
 
     A rule table (``rule_*``) is read for ``run_id`` only: the rows an earlier stage of the same
     run wrote. The global state tables (DEAL-6's association snapshot, picklist options) hold
-    one state for every run and are read whole, without a run id.
+    one state for every run and are read without a run id (whole, or the rows ``keep`` keeps).
     """
     if table.startswith(staging.RULE_TABLE_PREFIX):
         if run_id is None:
@@ -132,7 +150,7 @@ def read_stage_table(engine: sa.Engine, table: str, run_id: str | None = None) -
     elif not sa.inspect(engine).has_table(table):
         return pd.DataFrame(columns=list(pipeline.TABLE_COLUMNS.get(table, ())))
     else:
-        frame = staging.read_frame(engine, table).drop(columns=["_run_id"], errors="ignore")
+        frame = staging.read_frame(engine, table, keep=keep).drop(columns=["_run_id"], errors="ignore")
     return pipeline.decode_plan(frame) if table.startswith("rule_plan") else frame
 
 

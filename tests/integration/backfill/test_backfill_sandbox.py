@@ -15,12 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from crm_sandbox.stats import writes_between
 from crm_sync import staging
-from crm_sync.backfill import registry
+from crm_sync.backfill import focus, imports, registry
 from crm_sync.settings import default_config_path
+from crm_sync.tasks import backfill, rules
 from hubspot.crm.deals import SimplePublicObjectInput
 
 from tests.crm_readback import (
@@ -127,6 +129,39 @@ def test_multi_year_backfill_creates_every_deal_pipeline_and_association_once(
     rollups = hubspot_rows(hs, "companies", ["salesforceaccountid", "num_associated_deals"])
     assert {c["salesforceaccountid"]: int(c["num_associated_deals"]) for c in rollups} == dict(per_account)
     assert _hourly_watermarks(engine) == hourly  # the hourly sync's watermarks never moved
+
+
+def test_a_chunk_reads_from_staging_exactly_its_neighbourhood(
+    history_any_db: tuple[Sandbox, History],
+) -> None:
+    """The third chunk, after two chunks left links, deals and associations in staging, reads
+    (key columns first, then the neighbourhood's rows) what cutting its neighbourhood out of
+    the whole of staging gives."""
+    with pytest.raises(WorkerKilledError):
+        run_backfill("backfill-1", START, END, CHUNK_DAYS, crash=(2, "extract"))
+    chunk = backfill.Chunk.from_xcom(
+        backfill.plan_opportunity_chunks(START, END, CHUNK_DAYS, dag_run_id="backfill-1")[2]
+    )
+    run_id = backfill.chunk_run_id(backfill.BACKFILL_DAG_ID, chunk, 1)
+    engine = staging.staging_engine()
+
+    whole, focused = backfill._chunk_inputs(engine, chunk, run_id)
+
+    inputs = rules.load_inputs(engine, now=rules.run_time(engine, run_id))
+    seeds = {"sf_opportunity": imports.window_ids(engine, chunk)["Opportunity"]}
+    expected, found = focus.focus_inputs(inputs, seeds)
+    assert found.counts()["hs_deal"]  # the earlier chunks' deals and companies are in it
+    assert found.counts()["hs_company"]
+    for got, want in ((focused, expected), (whole, focus.whole_org_inputs(inputs))):
+        for name, frame in vars(want).items():
+            if name != "now":
+                pd.testing.assert_frame_equal(_values(getattr(got, name)), _values(frame), obj=name)
+
+
+def _values(frame: pd.DataFrame) -> pd.DataFrame:
+    """Cells as values: a column the rows read hold only missing values in reads as object
+    ``None``, where the whole table (some values present) reads as float ``NaN``."""
+    return frame.astype(object).where(frame.notna(), None)
 
 
 def test_killed_backfill_resumes_without_redoing_chunks_or_losing_newer_edits(

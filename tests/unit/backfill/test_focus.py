@@ -11,7 +11,13 @@ import json
 
 import pandas as pd
 import pytest
-from crm_sync.backfill.focus import WHOLE_ORG_STAGES, focus_inputs, neighbourhood, whole_org_inputs
+from crm_sync.backfill.focus import (
+    KEY_VIEW,
+    WHOLE_ORG_STAGES,
+    focus_inputs,
+    neighbourhood,
+    whole_org_inputs,
+)
 from crm_sync.plan import PLAN_COLUMNS
 from crm_sync.rules.inputs import RuleInputs
 from crm_sync.rules.normalize import as_text
@@ -82,3 +88,32 @@ def test_the_closure_follows_accounts_contacts_links_and_deals() -> None:
     assert found.rounds >= 2
     far = neighbourhood(inputs, {"sf_opportunity": []})
     assert not any(far.ids.values()), "no seed, no neighbourhood"
+
+
+def _key_view(inputs: RuleInputs) -> RuleInputs:
+    """What a chunk reads of staging to find its neighbourhood (focus.KEY_VIEW), in memory."""
+    view = RuleInputs(now=inputs.now)
+    for attribute in vars(inputs):
+        frame = getattr(inputs, attribute)
+        if attribute == "now" or attribute in KEY_VIEW.skip:
+            continue
+        columns = KEY_VIEW.columns.get(attribute)
+        setattr(view, attribute, frame if columns is None else frame[[c for c in columns if c in frame]])
+    return view
+
+
+def test_the_key_columns_alone_find_the_same_neighbourhood_and_whole_org_inputs(
+    full: tuple[RuleInputs, set[str]],
+) -> None:
+    """A chunk finds its neighbourhood in staging's key columns only; a column the closure reads
+    but KEY_VIEW leaves out would shrink a neighbourhood here."""
+    inputs, _ = full
+    keys = _key_view(inputs)
+    for opp in _opportunities(inputs):
+        seeds = {"sf_opportunity": [opp]}
+        assert neighbourhood(keys, seeds).ids == neighbourhood(inputs, seeds).ids, opp
+    from_keys = run_stage("name_pipelines", whole_org_inputs(keys), config(), {}, "run-1")
+    from_all = run_stage("name_pipelines", whole_org_inputs(inputs), config(), {}, "run-1")
+    assert from_keys.keys() == from_all.keys()
+    for name, frame in from_all.items():
+        pd.testing.assert_frame_equal(from_keys[name], frame, obj=name)

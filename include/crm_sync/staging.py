@@ -941,13 +941,26 @@ def abandon_runs(engine: Engine, dag_id: str, current_run_id: str) -> list[str]:
                 )
             ).scalars()
         ]
-        if stale:
-            conn.execute(
-                sa.update(sync_run)
-                .where(sync_run.c.run_id.in_(stale))
-                .values(status="abandoned", finished_at=now_utc())
-            )
+        _mark_abandoned(conn, stale)
     return stale
+
+
+def abandon_run(engine: Engine, run_id: str) -> bool:
+    """Mark one run ``abandoned`` if it is still ``running`` (a backfill chunk's killed attempt,
+    once a new attempt of the chunk starts); returns whether it was."""
+    ensure_schema(engine)
+    with engine.begin() as conn:
+        return _mark_abandoned(conn, [run_id]) > 0
+
+
+def _mark_abandoned(conn: Connection, run_ids: Sequence[str]) -> int:
+    if not run_ids:
+        return 0
+    return conn.execute(
+        sa.update(sync_run)
+        .where(sync_run.c.run_id.in_(run_ids), sync_run.c.status == "running")
+        .values(status="abandoned", finished_at=now_utc())
+    ).rowcount
 
 
 def finish_run(engine: Engine, run_id: str, status: str, finished_at: datetime | None = None) -> None:

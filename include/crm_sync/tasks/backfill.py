@@ -157,6 +157,9 @@ def extract_chunk(
     attempt = registry.next_attempt(engine, chunk)
     run_id = chunk_run_id(dag_id, chunk, attempt)
     registry.start(engine, chunk, run_id=run_id, dag_run_id=dag_run_id, attempt=attempt)
+    if known is not None and known.run_id and staging.abandon_run(engine, known.run_id):
+        # The earlier attempt was killed: it never finishes, so its rule rows may be pruned.
+        log.warning("chunk %s: attempt %s (run %s) is abandoned", chunk.key, known.attempts, known.run_id)
     state: dict[str, Any] = {
         "chunk": chunk.as_xcom(),
         "run_id": run_id,

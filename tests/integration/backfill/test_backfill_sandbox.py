@@ -197,6 +197,9 @@ def test_killed_backfill_resumes_without_redoing_chunks_or_losing_newer_edits(
     assert all(m["salesforce"] > 0 and m["hubspot"] > 0 for m in made[1:])
     attempts = {k: s.attempts for k, s in registry.read(staging.staging_engine(), "opportunities").items()}
     assert sorted(attempts.values()) == [1, 1, 2]  # only the killed chunk ran twice
+    runs = staging.read_frame(staging.staging_engine(), "sync_run")
+    statuses = Counter(runs[runs["dag_id"] == backfill.BACKFILL_DAG_ID]["status"])
+    assert statuses == {"succeeded": 3, "abandoned": 1}  # the killed attempt is not left running
     deals = _assert_each_opportunity_once(box, h)  # the killed chunk's deals were not created again
     sf = box.salesforce()
     assert float(deals[late_opp]["amount"]) == 9191  # the Salesforce edit reached HubSpot

@@ -16,10 +16,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -61,6 +61,7 @@ HUBSPOT_OBJECTS: tuple[str, ...] = ("companies", "contacts", "deals", "pipelines
 #: numpy's object dtype by name: functions here take a parameter called ``object`` (the
 #: contract's column name), which shadows the builtin.
 OBJECT = np.dtype("O")
+H = TypeVar("H", bound=Hashable)
 PLAN_COLUMNS: tuple[str, ...] = (
     "run_id",
     "target",
@@ -221,11 +222,14 @@ def iso_texts(values: pd.Series, unit: Literal["ms", "D"]) -> np.ndarray:
     """Datetimes as ISO 8601 text in their own zone (the UTC the rules use): ``"ms"`` ->
     ``2026-01-02T03:04:05.678Z`` (milliseconds, truncated), ``"D"`` -> ``2026-01-02``;
     missing -> None. An object array, formatted by numpy in C: ``.dt.strftime`` formats each
-    value in Python, which at a million plan cells is seconds."""
+    value in Python, which at a million plan cells is seconds. Each distinct instant is
+    formatted once and equal cells share its text (a run's sync time on every snapshot row)."""
     wall = values.dt.tz_localize(None) if getattr(values.dtype, "tz", None) is not None else values
     stamps = wall.to_numpy().astype(f"datetime64[{unit}]")
-    text = np.datetime_as_string(stamps, unit=unit)
-    out = np.char.add(text, "Z").astype(object) if unit == "ms" else text.astype(object)
+    codes, uniques = pd.factorize(stamps.view("int64"))
+    text = np.datetime_as_string(uniques.view(f"datetime64[{unit}]"), unit=unit)
+    distinct = np.char.add(text, "Z").astype(object) if unit == "ms" else text.astype(object)
+    out = distinct.take(codes) if len(distinct) else np.empty(len(codes), dtype=object)
     missing = np.isnat(stamps)
     if missing.any():
         out[missing] = None
@@ -240,19 +244,40 @@ def json_texts(values: Iterable[Any], dumps: Callable[[Any], str] = json.dumps) 
     """``[dumps(v) for v in values]``, with the common cases (plain ASCII text, ``None``,
     finite floats, ints) written inline: at a million cells the per-value ``json.dumps`` call
     is what costs. The inline forms are exactly what ``json.dumps`` writes for them; ``dumps``
-    decides every other value."""
-    return [
-        f'"{v}"'
-        if v.__class__ is str and _JSON_VERBATIM.fullmatch(v)
-        else "null"
-        if v is None
-        else float.__repr__(v)
-        if v.__class__ is float and math.isfinite(v)
-        else int.__repr__(v)
-        if v.__class__ is int
-        else dumps(v)
-        for v in values
-    ]
+    decides every other value. Equal texts are one string (:func:`shared_texts`)."""
+    return shared_texts(
+        [
+            f'"{v}"'
+            if v.__class__ is str and _JSON_VERBATIM.fullmatch(v)
+            else "null"
+            if v is None
+            else float.__repr__(v)
+            if v.__class__ is float and math.isfinite(v)
+            else int.__repr__(v)
+            if v.__class__ is int
+            else dumps(v)
+            for v in values
+        ]
+    )
+
+
+def shared_texts(texts: Iterable[H]) -> list[H]:
+    """``texts`` with equal strings as one object. Plan and snapshot cells repeat the same
+    text (a stage name, an amount, ``"USD"``, a skip reason) hundreds of thousands of times;
+    one string each instead of one per cell is a few hundred MiB at a million Opportunities."""
+    seen: dict[H, H] = {}
+    return [seen.setdefault(t, t) for t in texts]
+
+
+#: The ``fields`` of every row that writes none (skip, quarantine, link, associate rows): one
+#: dict for all of them, never mutated (a merge copies before it updates).
+_NO_FIELDS: dict[str, Any] = {}
+
+
+def _shared_lists(lists: Iterable[list[str]]) -> list[list[str]]:
+    """Equal rule lists as one list object (read-only, as rows of one pattern share theirs)."""
+    seen: dict[tuple[str, ...], list[str]] = {}
+    return [seen.setdefault(tuple(rules), rules) for rules in lists]
 
 
 def _id_cells(ids: pd.Series | str | None, n: int, positions: np.ndarray) -> Any:
@@ -352,16 +377,18 @@ def plan_rows(
             columns = [safe[c][rows_pos] for c in names]
             fields_out[at] = [dict(zip(names, vals, strict=True)) for vals in zip(*columns, strict=True)]
         else:
-            fields_out[at] = [{} for _ in range(len(at))]
+            fields_out[at] = [_NO_FIELDS] * len(at)  # rows without fields share one (read-only)
         added = [*(r for c in names for r in col_rules.get(c, ())), *flagged]
         if per_row_rules is not None:
-            rules_out[at] = [list(dict.fromkeys([*per_row_rules[i], *added])) for i in at]
+            rules_out[at] = _shared_lists(list(dict.fromkeys([*per_row_rules[i], *added])) for i in at)
             continue
         block = np.empty(len(at), dtype=OBJECT)
         block.fill(list(dict.fromkeys([*shared_rules, *added])))  # rows of one pattern share it (read-only)
         rules_out[at] = block
     reasons: Any = (
-        json_safe(reason.reset_index(drop=True))[positions] if isinstance(reason, pd.Series) else reason
+        np.asarray(shared_texts(json_safe(reason.reset_index(drop=True))[positions]), dtype=OBJECT)
+        if isinstance(reason, pd.Series)
+        else reason
     )
     frame = pd.DataFrame(
         {

@@ -70,7 +70,7 @@ from crm_sync.rules.merge import (
     writes_to_plan,
 )
 from crm_sync.rules.new_records import create_field_columns, new_record_owners
-from crm_sync.rules.normalize import as_text, as_timestamp, column, salesforce_ids18
+from crm_sync.rules.normalize import as_text, as_timestamp, column, salesforce_ids18, upper_codes
 from crm_sync.rules.owners import OwnerMap, unmapped_owner_skips
 from crm_sync.rules.pipelines import PIPELINE_LINK_OBJECT, pipeline_keys, stage_lookup
 from crm_sync.rules.screening import Side, screen
@@ -154,7 +154,7 @@ def _opp_frame(opp: pd.DataFrame, pipelines: pd.DataFrame, stages: pd.DataFrame)
             "alive": alive(opp),
             "hs_ref": as_text(column(opp, "HubSpot_Id__c")),
             "stage": as_text(column(opp, "StageName")),
-            "currency": as_text(column(opp, "CurrencyIsoCode")).str.upper(),
+            "currency": upper_codes(as_text(column(opp, "CurrencyIsoCode"))),
             "account_id": as_text(column(opp, "AccountId")),
             "owner": as_text(column(opp, "OwnerId")),
             "created": as_timestamp(column(opp, "CreatedDate")),
@@ -198,7 +198,7 @@ def _deal_frame(
             "sf_ref": salesforce_ids18(column(deal, "salesforceopportunityid")),
             "pipeline": as_text(column(deal, "pipeline")),
             "dealstage": as_text(column(deal, "dealstage")),
-            "currency": as_text(column(deal, "deal_currency_code")).str.upper(),
+            "currency": upper_codes(as_text(column(deal, "deal_currency_code"))),
             "owner": as_text(column(deal, "hubspot_owner_id")),
             "modified": modified_at(deal, "hs_lastmodifieddate", "lastmodifieddate"),
         }

@@ -434,6 +434,15 @@ def as_text(values: pd.Series) -> pd.Series:
     return out.where(out != "").astype("str")
 
 
+def upper_codes(values: pd.Series) -> pd.Series:
+    """``values.str.upper()`` for text with few distinct values (ISO currency codes): each
+    distinct value is upper-cased once and equal cells share that one string, where
+    ``.str.upper()`` makes a new string per cell (a million ``"USD"`` strings at full size)."""
+    codes, uniques = pd.factorize(values)
+    upper = pd.Series(uniques, dtype=values.dtype).str.upper().array
+    return pd.Series(upper.take(codes, allow_fill=True), index=values.index, name=values.name)
+
+
 def as_bool(values: pd.Series) -> pd.Series:
     """Truthy staged values (True, 1, "true", "yes", ...) -> True; everything else -> False."""
     if values.empty:

@@ -13,31 +13,42 @@ Columns:
 
 - ``seconds``, ``records_per_s``: wall time of the whole backfill, Opportunities per second;
 - ``chunks``, ``s_per_chunk``: chunks and mean seconds per chunk;
-- ``rss_first_mib`` / ``peak_rss_mib``: peak RSS after the first chunk and at the end. A chunk
-  plans only its window's neighbourhood (``crm_sync.backfill.focus``), but it still reads all of
-  staging to find it, so the peak grows with N (not with the number of chunks): at 30k in 4
-  chunks the transform step peaked at 431, 549 and 800 MiB as staging grew; 100k peaked at
-  2.0 GiB. In this generated org every Account has Opportunities in every year, so a window's
-  neighbourhood holds most of its Accounts' other Opportunities too (rollup and ROLL-7 context).
+- ``rss_first_mib`` / ``peak_rss_mib``: peak RSS after the first chunk and at the end, and
+  ``chunk_peak_max_mib``: the largest of each chunk's own peak (``VmHWM`` reset before each
+  chunk; printed per chunk with the seconds of each step and kept under ``meta.per_chunk``).
+  A chunk finds its window's neighbourhood (``crm_sync.backfill.focus``) in staging's key
+  columns, then reads only the neighbourhood's rows, so its peak follows the chunk, not the
+  number of chunks. In this generated org every Account has Opportunities in every year, so a
+  window's neighbourhood holds most of its Accounts' other Opportunities too (rollup and ROLL-7
+  context), and the windows of late 2025 hold the most Opportunities.
 - ``hs_floor_s``: the seconds the HubSpot calls made need at HubSpot's published limits (190
   requests per 10 s; 5 searches per second), the floor a real portal sets whatever crm-sync does.
-  ``--limits relaxed`` serves the sandbox without those limits so a large run measures crm-sync
-  and the emulator.
-
-Measured (2026-12-06, 2-core VM shared with test runs): 100k in 5 chunks (``--chunk-days 365
---limits relaxed``) 990 s, 100 records/s, 99,493 deals of 99,493, HubSpot writes 1,969 against
-a minimum of 1,853, Salesforce 743 against 739, ``hs_floor_s`` 250, peak RSS 635 MiB after the
-first chunk and 2,054 MiB at the end. **1M did not complete**: with ``--chunk-days 90`` it ran 6
-of 17 chunks (79,872 Opportunities, 2022-01 to 2023-06) in 803 s at ~99 records/s, the backfill
-process at 2.3 GiB and the emulator at 5.8 GiB, and was stopped: at that rate the whole range
-needs about 2.8 hours here. Per chunk the time splits roughly into extraction 30% (most of it
-reading back, through HubSpot search, what the previous chunk wrote), rules 20%, loading 45%.
+  ``--limits relaxed`` serves the sandbox without those limits, and tells the client so (its
+  connection's ``search_per_second``), so a large run measures crm-sync and the emulator.
+- ``emulator_rss_mib``: the sandbox process at the end (it holds both CRMs in memory);
 - ``deals`` vs ``expected``: HubSpot deals created and the live (not deleted) Opportunities;
 - ``hs_writes`` vs ``hs_min_writes``: HubSpot write requests against the fewest calls that could
   write the same records, all chunks pooled (:data:`PER_CALL`); the difference is what chunking
   and the per-chunk partial batches cost;
 - ``sf_writes`` vs ``sf_min_writes``: the same for Salesforce;
 - ``sf_reads``: Salesforce requests that read (queries, describes, Bulk API 2.0 results).
+
+Measured (2026-12-06, 2-core VM, ``--limits relaxed``):
+
+- **1,000,000** Opportunities, ``--chunk-days 90`` (17 chunks), on commit 9620cd0 (before the
+  key-column neighbourhood reads): 4,608 s (77 min), 216 records/s; 995,061 deals created for
+  995,061 live Opportunities; HubSpot writes 19,643 against a minimum of 18,576 (1.06x),
+  Salesforce 7,397 against 7,376; ``hs_floor_s`` 4,063 (the same calls at HubSpot's published
+  limits need 68 min, mostly its 20,317 searches at 5 per second); emulator 10.3 GiB. Chunk
+  sizes grow from 1,946 to 199,822 Opportunities (the generator's dates lean to recent years)
+  and each chunk's peak with them, 1.1 to 13.7 GiB (1.1 GiB of it the scenario generator's,
+  which now runs in a child process): that commit still read the whole of staging to find each
+  neighbourhood. The two largest chunks split into about 20-27% extraction
+  (mostly reading back what the chunk before wrote), 50% rules (finding the neighbourhood in all
+  of staging included), 10-20% loads and 10% commit.
+- **50,000**, the same range in 5 chunks (``--chunk-days 365``) and in 17 (``90``), current
+  code: 151 s and 264 s; the largest chunk peak 1,139 MiB and 832 MiB. More chunks never raise
+  the peak: it follows the largest chunk (29,625 and 10,132 Opportunities).
 """
 
 from __future__ import annotations
@@ -314,8 +325,8 @@ def main() -> None:
             "targets": "deals == expected; hs_writes close to hs_min_writes; "
             "peak_rss_mib close to rss_first_mib",
             "note": "emulator in its own process (HubSpot's rate limits on unless --limits relaxed); "
-            "chunks run in-process through the DAG's task functions. 1M takes about 3 hours on a "
-            "2-core machine (see the module docstring), so run_all runs 100k.",
+            "chunks run in-process through the DAG's task functions. 1M takes about 77 minutes on a "
+            "2-core machine with --limits relaxed (see the module docstring), so run_all runs 100k.",
             "per_chunk": per_chunk,
         },
     )

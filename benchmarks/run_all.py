@@ -6,7 +6,8 @@ opportunities, extraction at 100k and 1M records, account dedup at 1M accounts, 
 1M opportunities / 500k contacts / 200k accounts, the HubSpot load at 100k and 1M records
 (rate limits on: 1M takes about nine minutes at 190 requests per 10 s), Salesforce loads at 100k
 and 1M upserts, validation at 1M staged rows, the report at 600k linked pairs, the backfill at
-100k opportunities (1M takes about 3 hours on 2 cores: see bench_backfill's docstring).
+100k opportunities (1M takes 77 minutes on 2 cores with ``--limits relaxed``, and at least 68
+minutes of HubSpot's own rate limits: see bench_backfill's docstring).
 """
 
 from __future__ import annotations

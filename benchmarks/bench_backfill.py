@@ -64,6 +64,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -236,25 +237,32 @@ def bench_size(size: int, chunk_days: int, seed: int, workdir: Path, limits: str
 
 
 def _run_chunk(backfill: Any, chunk: dict[str, Any], dag_run_id: str, emulator_pid: int) -> dict[str, Any]:
-    """One chunk through the DAG's task functions: seconds per step and this chunk's own peak RSS
-    (``VmHWM`` reset before it), so a peak that follows N rather than the chunk shows per chunk."""
-    _reset_peak()
+    """One chunk through the DAG's task functions: seconds and peak RSS per step (``VmHWM`` reset
+    before each), so a peak that follows N rather than the chunk shows, and in which step."""
     steps: dict[str, float] = {}
-    started = time.perf_counter()
-    state = backfill.extract_chunk(chunk, dag_id=backfill.BACKFILL_DAG_ID, dag_run_id=dag_run_id)
-    steps["extract_s"] = time.perf_counter() - started
-    state = backfill.transform_chunk(state)
-    steps["transform_s"] = time.perf_counter() - started - sum(steps.values())
-    for target in ("salesforce", "hubspot"):
-        backfill.load_chunk(target, state)
-    steps["load_s"] = time.perf_counter() - started - sum(steps.values())
-    backfill.commit_chunk(state)
-    steps["commit_s"] = time.perf_counter() - started - sum(steps.values())
+    peaks: dict[str, float] = {}
+
+    def step(name: str, run: Callable[[], Any]) -> Any:
+        _reset_peak()
+        started = time.perf_counter()
+        out = run()
+        steps[f"{name}_s"] = round(time.perf_counter() - started, 1)
+        peaks[f"{name}_mib"] = _status_mib("self", "VmHWM")
+        return out
+
+    state = step(
+        "extract",
+        lambda: backfill.extract_chunk(chunk, dag_id=backfill.BACKFILL_DAG_ID, dag_run_id=dag_run_id),
+    )
+    state = step("transform", lambda: backfill.transform_chunk(state))
+    step("load", lambda: [backfill.load_chunk(target, state) for target in ("salesforce", "hubspot")])
+    step("commit", lambda: backfill.commit_chunk(state))
     return {
         "chunk": chunk["index"] + 1,
         "opportunities": state.get("records", 0),
-        **{k: round(v, 1) for k, v in steps.items()},
-        "peak_mib": _status_mib("self", "VmHWM"),
+        **steps,
+        "peak_mib": max(peaks.values()),
+        **{f"peak_{k}": v for k, v in peaks.items()},
         "emulator_mib": _status_mib(str(emulator_pid), "VmRSS"),
     }
 

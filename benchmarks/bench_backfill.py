@@ -46,6 +46,11 @@ Measured (2026-12-06, 2-core VM, ``--limits relaxed``):
   neighbourhood. The two largest chunks split into about 20-27% extraction
   (mostly reading back what the chunk before wrote), 50% rules (finding the neighbourhood in all
   of staging included), 10-20% loads and 10% commit.
+- **100,000** in 5 chunks (``--chunk-days 365``), current code: 317 s, 314 records/s (990 s
+  before the client's search pacing followed the relaxed sandbox); 99,493 deals of 99,493;
+  HubSpot writes 1,969 against 1,853, Salesforce 743 against 739; ``hs_floor_s`` 250; the
+  largest chunk (58,766 Opportunities) peaks at 1,907 MiB, in its rules step (``transform``:
+  extract 689, load 1,052, commit 1,054 MiB); emulator 1.3 GiB.
 - **50,000**, the same range in 5 chunks (``--chunk-days 365``) and in 17 (``90``), current
   code: 151 s and 264 s; the largest chunk peak 1,139 MiB and 832 MiB. More chunks never raise
   the peak: it follows the largest chunk (29,625 and 10,132 Opportunities).

@@ -25,14 +25,13 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
-import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
@@ -41,6 +40,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 
 from crm_sync.catalog import ALL_STREAMS, ASSOCIATIONS_TABLE, FieldType, Stream
 from crm_sync.plan import PLAN_COLUMNS
+from crm_sync.rules.inputs import RowMask
 
 log = logging.getLogger(__name__)
 
@@ -1358,15 +1358,13 @@ def _column_type_for(series: pd.Series, existing_family: str | None) -> sa.types
 
 #: Rows a filtered read (:func:`read_frame` with ``keep``) holds before filtering them.
 FILTER_PAGE_ROWS = 50_000
-#: Which rows of a page to keep: a boolean array as long as the page.
-RowFilter = Callable[[pd.DataFrame], "np.ndarray[Any, np.dtype[np.bool_]]"]
 
 
 def read_frame(
     engine: Engine,
     table: str | sa.Table,
     columns: Sequence[str] | None = None,
-    keep: RowFilter | None = None,
+    keep: RowMask | None = None,
 ) -> pd.DataFrame:
     """A staging table as a DataFrame (timestamps as UTC-aware datetimes on every dialect).
 
@@ -1386,7 +1384,7 @@ def _select_frame(
     cols: Sequence[sa.Column[Any]],
     order_by: Sequence[sa.Column[Any]],
     where: sa.ColumnElement[bool] | None = None,
-    keep: RowFilter | None = None,
+    keep: RowMask | None = None,
 ) -> pd.DataFrame:
     """Selected columns as a DataFrame, timestamps as UTC; only the rows ``keep`` keeps.
 
@@ -1411,7 +1409,7 @@ def _select_frame(
     return frame
 
 
-def _kept_rows(result: sa.CursorResult[Any], names: list[str], keep: RowFilter) -> list[tuple[Any, ...]]:
+def _kept_rows(result: sa.CursorResult[Any], names: list[str], keep: RowMask) -> list[tuple[Any, ...]]:
     """The rows of a streamed result that ``keep`` keeps, page by page (raw driver values, so
     the frame built from them infers its types as a read of those rows alone would)."""
     rows: list[tuple[Any, ...]] = []

@@ -245,8 +245,8 @@ def _chunk_inputs(engine: sa.Engine, chunk: Chunk, run_id: str) -> tuple[RuleInp
     """The staged state, loaded once for all seven stages, whole and as the chunk plans it.
 
     An Opportunity window plans its neighbourhood (:mod:`crm_sync.backfill.focus`): found in the
-    key columns of staging, then read row by row, so a chunk's rule work and memory follow its
-    neighbourhood rather than everything backfilled so far.
+    key columns of staging, then only its rows are read, so a chunk's rule work and memory
+    follow its neighbourhood rather than everything backfilled so far.
     """
     rules.refresh_links(engine, run_id)
     now = rules.run_time(engine, run_id)
